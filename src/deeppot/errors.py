@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix. The CLI prints their message without a traceback."""
+
+
+class DeeppotError(Exception):
+    """Base class: the message says what is wrong and what to change."""
+
+
+class ConfigError(DeeppotError):
+    """A problem in input.json; the message names the JSON path."""
+
+
+class DataError(DeeppotError):
+    """A problem in a data system; the message names the file."""
+
+
+class ModelFileError(DeeppotError):
+    """A missing or unreadable model or checkpoint file."""
