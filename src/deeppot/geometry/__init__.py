@@ -1,0 +1,1 @@
+"""Neighbor search, pair vectors and the smooth environment matrix."""

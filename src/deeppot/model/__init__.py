@@ -1,0 +1,5 @@
+"""Models: descriptor + fitting -> energy, forces, virial; serialization."""
+
+from deeppot.model.energy_model import EnergyModel
+
+__all__ = ["EnergyModel"]

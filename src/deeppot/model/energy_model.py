@@ -1,0 +1,230 @@
+"""Energy model = descriptor + energy fitting + per-type output bias (spec 3.10-3.12).
+
+Two entry points, as in DeePMD-kit:
+- ``forward(coord, atype, box)`` builds its own neighbor list (vesin cell list) and is used by
+  Python, ASE and training;
+- ``forward_lower(extended_coord, extended_atype, nlist, mapping)`` takes ghost atoms and a neighbor
+  list from an MD engine; it is TorchScript-compatible and is what ``deeppot freeze`` exports.
+Forces and virials come from the autograd gradient of the energy with respect to the pair vectors.
+"""
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot import keys
+from deeppot.descriptor.se_e2_a import DescriptorSeA
+from deeppot.fitting.energy import EnergyFitting
+from deeppot.model.pairs import (
+    atomic_virial_from_pair_gradient,
+    forces_from_pair_gradient,
+    gather_pair_vectors,
+    local_neighbor_slots,
+    virial_from_pair_gradient,
+)
+
+
+class EnergyModel(nn.Module):
+    def __init__(
+        self,
+        descriptor: DescriptorSeA,
+        fitting: EnergyFitting,
+        type_map: List[str],
+        atom_exclude_types: Optional[List[int]] = None,
+        pair_exclude_types: Optional[List[Tuple[int, int]]] = None,
+        preset_out_bias: Optional[Dict[str, List[Optional[float]]]] = None,
+    ):
+        super().__init__()
+        self.descriptor = descriptor
+        self.fitting = fitting
+        self.type_map = list(type_map)
+        self.ntypes = len(type_map)
+        self.rcut = descriptor.rcut
+        self.sel = list(descriptor.sel)
+        self.atom_exclude_types = [int(t) for t in (atom_exclude_types or [])]
+        self.pair_exclude_types = [tuple(int(t) for t in p) for p in (pair_exclude_types or [])]
+        self.preset_out_bias = preset_out_bias
+        self.min_nbor_dist = -1.0  # Angstrom; set by training's neighbor statistics, needed by compress
+        self.register_buffer("out_bias", torch.zeros(1, self.ntypes, 1, dtype=torch.float64))
+        self.register_buffer("out_std", torch.ones(1, self.ntypes, 1, dtype=torch.float64))
+        atom_keep = torch.ones(self.ntypes, dtype=torch.float64)
+        for t in self.atom_exclude_types:
+            atom_keep[t] = 0.0
+        self.register_buffer("atom_keep", atom_keep)
+        slot_keep = torch.ones(self.ntypes, descriptor.nnei, dtype=torch.bool)
+        offsets = descriptor.sel_offsets
+        for ti, tj in self.pair_exclude_types:
+            for a, b in ((ti, tj), (tj, ti)):
+                slot_keep[a, offsets[b] : offsets[b] + self.sel[b]] = False
+        self.register_buffer("slot_keep", slot_keep)
+
+    # ------------------------------------------------------------------ core
+    def atomic_energy(
+        self,
+        rij: torch.Tensor,
+        nei_mask: torch.Tensor,
+        atype: torch.Tensor,
+        fparam: Optional[torch.Tensor] = None,
+        aparam: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3)."""
+        if len(self.pair_exclude_types) > 0:
+            nei_mask = nei_mask & self.slot_keep[atype]
+        descriptor = self.descriptor(rij, nei_mask, atype)
+        energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
+        energy = energy + self.out_bias[0, :, 0][atype]
+        return energy * self.atom_keep[atype]
+
+    def _energy_and_pair_gradient(
+        self,
+        rij: torch.Tensor,
+        nei_mask: torch.Tensor,
+        atype: torch.Tensor,
+        fparam: Optional[torch.Tensor],
+        aparam: Optional[torch.Tensor],
+        create_graph: bool,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Atomic energies (nf x nloc) and g = dE/drij (nf x nloc x nnei x 3)."""
+        if not rij.requires_grad:
+            rij.requires_grad_(True)
+        atom_energy = self.atomic_energy(rij, nei_mask, atype, fparam, aparam)
+        grads = torch.autograd.grad([atom_energy.sum()], [rij], create_graph=create_graph, allow_unused=True)
+        pair_grad = grads[0]
+        if pair_grad is None:
+            pair_grad = torch.zeros_like(rij)
+        return atom_energy, pair_grad
+
+    # ----------------------------------------------------------- MD engines
+    def forward_lower(
+        self,
+        extended_coord: torch.Tensor,
+        extended_atype: torch.Tensor,
+        nlist: torch.Tensor,
+        mapping: Optional[torch.Tensor] = None,
+        fparam: Optional[torch.Tensor] = None,
+        aparam: Optional[torch.Tensor] = None,
+        do_atomic_virial: bool = False,
+    ) -> Dict[str, torch.Tensor]:
+        """extended_coord: nf x nall x 3 (local atoms first); extended_atype: nf x nall;
+        nlist: nf x nloc x nnei indices into the extended atoms, type-blocked as ``get_sel()``, -1 padding.
+
+        Returns energy (nf x 1), atom_energy (nf x nloc x 1), extended_force (nf x nall x 3),
+        virial (nf x 9) and, with do_atomic_virial, extended_virial (nf x nall x 9).
+        """
+        nf, nall = extended_coord.shape[0], extended_coord.shape[1]
+        nloc = nlist.shape[1]
+        coord = extended_coord.to(torch.float64).detach()
+        zero_shift = torch.zeros(nf, nloc, nlist.shape[2], 3, dtype=coord.dtype, device=coord.device)
+        rij = gather_pair_vectors(coord, nlist, zero_shift).detach()
+        atype = extended_atype[:, :nloc]
+        atom_energy, pair_grad = self._energy_and_pair_gradient(rij, nlist >= 0, atype, fparam, aparam, False)
+        atom_energy = atom_energy.detach()
+        rij = rij.detach()
+        out: Dict[str, torch.Tensor] = {
+            "energy": atom_energy.sum(dim=1, keepdim=True),
+            "atom_energy": atom_energy.unsqueeze(-1),
+            "extended_force": forces_from_pair_gradient(pair_grad, nlist, nall),
+            "virial": virial_from_pair_gradient(pair_grad, rij),
+        }
+        if do_atomic_virial:
+            out["extended_virial"] = atomic_virial_from_pair_gradient(pair_grad, rij, nlist, nall)
+        return out
+
+    # --------------------------------------------------------------- Python
+    @torch.jit.unused
+    def forward(
+        self,
+        coord: torch.Tensor,
+        atype: torch.Tensor,
+        box: Optional[torch.Tensor] = None,
+        fparam: Optional[torch.Tensor] = None,
+        aparam: Optional[torch.Tensor] = None,
+        do_atomic_virial: bool = False,
+        create_graph: bool = False,
+        chunk_atoms: int = 0,
+    ) -> Dict[str, torch.Tensor]:
+        """coord: nf x N x 3 (Angstrom); atype: nf x N or N; box: nf x 3 x 3 (rows a, b, c) or None.
+
+        Returns energy (nf), atom_energy (nf x N), force (nf x N x 3), virial (nf x 9) and, with
+        do_atomic_virial, atom_virial (nf x N x 9); eV, eV/Angstrom, eV. ``create_graph`` keeps the
+        graph for force training. ``chunk_atoms`` > 0 evaluates centers in chunks to bound memory.
+        """
+        coord = coord.to(torch.float64).detach()
+        nf, natoms = coord.shape[0], coord.shape[1]
+        atype = atype.reshape(-1, natoms).expand(nf, natoms)
+        box_np = None if box is None else box.detach().cpu().numpy().reshape(nf, 3, 3)
+        index_np, shift_np = local_neighbor_slots(
+            coord.cpu().numpy(), box_np, atype.cpu().numpy(), self.rcut, self.sel
+        )
+        index = torch.from_numpy(index_np).to(coord.device)
+        shift = torch.from_numpy(shift_np).to(coord.device)
+        chunk = natoms if chunk_atoms <= 0 or create_graph else chunk_atoms
+        atom_energy: List[torch.Tensor] = []
+        force = torch.zeros(nf, natoms, 3, dtype=torch.float64, device=coord.device)
+        virial = torch.zeros(nf, 9, dtype=torch.float64, device=coord.device)
+        atom_virial = torch.zeros(nf, natoms, 9, dtype=torch.float64, device=coord.device)
+        for start in range(0, natoms, chunk):
+            rows = slice(start, min(start + chunk, natoms))
+            nlist = index[:, rows]
+            rij = gather_pair_vectors(coord, nlist, shift[:, rows], start)
+            chunk_aparam = None if aparam is None else aparam.reshape(nf, natoms, -1)[:, rows]
+            energy, pair_grad = self._energy_and_pair_gradient(
+                rij, nlist >= 0, atype[:, rows], fparam, chunk_aparam, create_graph
+            )
+            atom_energy.append(energy if create_graph else energy.detach())
+            rij = rij.detach()
+            force = force + forces_from_pair_gradient(pair_grad, nlist, natoms, start)
+            virial = virial + virial_from_pair_gradient(pair_grad, rij)
+            if do_atomic_virial:
+                atom_virial = atom_virial + atomic_virial_from_pair_gradient(pair_grad, rij, nlist, natoms)
+        all_energy = torch.cat(atom_energy, dim=1)
+        out = {keys.ENERGY: all_energy.sum(dim=1), keys.ATOM_ENERGY: all_energy, keys.FORCE: force, keys.VIRIAL: virial}
+        if do_atomic_virial:
+            out[keys.ATOM_VIRIAL] = atom_virial
+        return out
+
+    # -------------------------------------------------------- serialization
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        """DeePMD-kit's backend-independent model dict (spec section 5)."""
+        return {
+            "@class": "Model",
+            "type": "standard",
+            "@version": 2,
+            "type_map": list(self.type_map),
+            "atom_exclude_types": list(self.atom_exclude_types),
+            "pair_exclude_types": [list(p) for p in self.pair_exclude_types],
+            "rcond": self.fitting.rcond,
+            "preset_out_bias": self.preset_out_bias,
+            "@variables": {
+                "out_bias": self.out_bias.detach().cpu().numpy().copy(),
+                "out_std": self.out_std.detach().cpu().numpy().copy(),
+            },
+            "descriptor": self.descriptor.serialize(),
+            "fitting": self.fitting.serialize(),
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict) -> "EnergyModel":
+        if data.get("type", "standard") != "standard":
+            raise ValueError(f"model type {data.get('type')!r} is not supported")
+        descriptor_type = data["descriptor"].get("type")
+        if descriptor_type != "se_e2_a":
+            raise ValueError(f"descriptor {descriptor_type!r} is not supported yet")
+        fitting_type = data["fitting"].get("type", "ener")
+        if fitting_type != "ener":
+            raise ValueError(f"fitting {fitting_type!r} is not supported yet")
+        model = cls(
+            DescriptorSeA.deserialize(data["descriptor"]),
+            EnergyFitting.deserialize(data["fitting"]),
+            data["type_map"],
+            data.get("atom_exclude_types", []),
+            data.get("pair_exclude_types", []),
+            data.get("preset_out_bias"),
+        )
+        with torch.no_grad():
+            model.out_bias.copy_(torch.as_tensor(np.asarray(data["@variables"]["out_bias"])))
+            model.out_std.copy_(torch.as_tensor(np.asarray(data["@variables"]["out_std"])))
+        return model

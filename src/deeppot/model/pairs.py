@@ -1,0 +1,74 @@
+"""From coordinates to neighbor-slot pair vectors, and from pair gradients back to forces and virials.
+
+The model sees a frame as ``rij`` (nf x nloc x nnei x 3, neighbor minus center, Angstrom) with a
+slot mask. With ``g = dE/d rij`` (eV/Angstrom) every derivative follows without a second
+autograd pass: ``F_i += sum_k g_ik``, ``F_j -= g_ik`` and ``W = -sum g_ik (x) rij_ik`` (eV,
+layout [a*3+b] = g[a] r[b], equal to sum_j F_j (x) r_j over all images).
+"""
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from deeppot.geometry.neighbors import build_neighbor_list
+
+
+def local_neighbor_slots(
+    coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, sel: List[int]
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Neighbor slots of every frame. coord: nf x N x 3; box: nf x 3 x 3 or None; atype: nf x N.
+
+    Returns index (nf x N x nnei, local atom, -1 padding) and cartesian shift vectors (nf x N x nnei x 3).
+    """
+    nf = coord.shape[0]
+    index, shift = [], []
+    for f in range(nf):
+        cell = None if box is None else box[f]
+        nlist = build_neighbor_list(coord[f], cell, atype[f], rcut, sel)
+        index.append(nlist.index)
+        shift.append(nlist.shift @ cell if cell is not None else nlist.shift)
+    return np.stack(index), np.stack(shift)
+
+
+def gather_pair_vectors(
+    coord: torch.Tensor, index: torch.Tensor, shift: torch.Tensor, center_start: int = 0
+) -> torch.Tensor:
+    """rij = coord[j] + shift - coord[i] for every slot. coord: nf x nall x 3; index: nf x nc x nnei for
+    the centers ``center_start .. center_start+nc``; shift: nf x nc x nnei x 3 (Angstrom; zeros when
+    neighbors are given as ghost atoms). Returns nf x nc x nnei x 3."""
+    nf, nc, nnei = index.shape
+    safe = index.clamp(min=0).reshape(nf, nc * nnei, 1).expand(-1, -1, 3)
+    neighbors = torch.gather(coord, 1, safe).reshape(nf, nc, nnei, 3)
+    return neighbors + shift - coord[:, center_start : center_start + nc].unsqueeze(2)
+
+
+def forces_from_pair_gradient(
+    pair_grad: torch.Tensor, index: torch.Tensor, nall: int, center_start: int = 0
+) -> torch.Tensor:
+    """Force on every atom (nf x nall x 3, eV/Angstrom) from g = dE/drij (nf x nc x nnei x 3) of the
+    centers ``center_start .. center_start+nc``."""
+    nf, nloc, nnei, _ = pair_grad.shape
+    force = torch.zeros(nf, nall, 3, dtype=pair_grad.dtype, device=pair_grad.device)
+    force[:, center_start : center_start + nloc] += pair_grad.sum(dim=2)
+    safe = index.clamp(min=0).reshape(nf, nloc * nnei)
+    masked = pair_grad * (index >= 0).unsqueeze(-1).to(pair_grad.dtype)
+    return force.scatter_add(1, safe.unsqueeze(-1).expand(-1, -1, 3), -masked.reshape(nf, nloc * nnei, 3))
+
+
+def virial_from_pair_gradient(pair_grad: torch.Tensor, rij: torch.Tensor) -> torch.Tensor:
+    """Global virial nf x 9 (eV), W[a*3+b] = -sum g[a] rij[b]."""
+    nf = pair_grad.shape[0]
+    return -torch.einsum("fika,fikb->fab", pair_grad, rij).reshape(nf, 9)
+
+
+def atomic_virial_from_pair_gradient(
+    pair_grad: torch.Tensor, rij: torch.Tensor, index: torch.Tensor, nall: int
+) -> torch.Tensor:
+    """Per-atom virial nf x nall x 9 (eV): the pair term -g (x) rij is given to the neighbor j (spec 3.12)."""
+    nf, nloc, nnei, _ = pair_grad.shape
+    per_pair = -(pair_grad.unsqueeze(-1) * rij.unsqueeze(-2)).reshape(nf, nloc * nnei, 9)
+    per_pair = per_pair * (index >= 0).reshape(nf, nloc * nnei, 1).to(per_pair.dtype)
+    safe = index.clamp(min=0).reshape(nf, nloc * nnei, 1).expand(-1, -1, 9)
+    out = torch.zeros(nf, nall, 9, dtype=pair_grad.dtype, device=pair_grad.device)
+    return out.scatter_add(1, safe, per_pair)

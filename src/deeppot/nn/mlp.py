@@ -1,0 +1,240 @@
+"""Dense layers, embedding nets and fitting nets with DeePMD-kit's ResNet rules.
+
+A layer computes ``y = act(x W + b)``; if it has a timestep vector ``idt`` then ``y *= idt``;
+with ``resnet`` a skip is added when ``n_out == n_in`` (``y + x``) or ``n_out == 2 n_in``
+(``y + [x, x]``). ``idt`` exists only where a skip exists and ``resnet_dt`` is set.
+Serialization follows DeePMD-kit's backend-independent dict (``@class``/``@version``/``@variables``).
+"""
+
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot.nn.activations import activate
+from deeppot.nn.precision import precision_name
+
+
+def _skip_kind(n_in: int, n_out: int, resnet: bool) -> int:
+    """0: no skip, 1: y + x, 2: y + [x, x]."""
+    if not resnet:
+        return 0
+    if n_out == n_in:
+        return 1
+    if n_out == 2 * n_in:
+        return 2
+    return 0
+
+
+class DenseLayer(nn.Module):
+    """One dense layer. Weights ``w`` (n_in, n_out), bias ``b`` (n_out,), timestep ``idt`` (n_out,)."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str,
+        resnet: bool,
+        use_timestep: bool,
+        dtype: torch.dtype,
+        generator: Optional[torch.Generator] = None,
+        trainable: bool = True,
+    ):
+        super().__init__()
+        self.n_in = n_in
+        self.n_out = n_out
+        self.activation = activation
+        self.resnet = resnet
+        self.skip = _skip_kind(n_in, n_out, resnet)
+        self.has_idt = bool(use_timestep and self.skip != 0)
+        self.trainable = trainable
+        std = 1.0 / np.sqrt(n_in + n_out)
+        self.w = nn.Parameter(torch.randn(n_in, n_out, dtype=dtype, generator=generator) * std, requires_grad=trainable)
+        self.b = nn.Parameter(torch.randn(n_out, dtype=dtype, generator=generator), requires_grad=trainable)
+        idt = 0.1 + 0.001 * torch.randn(n_out, dtype=dtype, generator=generator)
+        self.idt = nn.Parameter(idt if self.has_idt else torch.ones(0, dtype=dtype), requires_grad=trainable)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = activate(torch.matmul(x, self.w) + self.b, self.activation)
+        if self.has_idt:
+            y = y * self.idt
+        if self.skip == 1:
+            y = y + x
+        elif self.skip == 2:
+            y = y + torch.cat([x, x], dim=-1)
+        return y
+
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        return {
+            "@class": "Layer",
+            "@version": 2,
+            "bias": True,
+            "use_timestep": self.has_idt,
+            "activation_function": self.activation,
+            "resnet": self.resnet,
+            "precision": precision_name(self.w.dtype),
+            "trainable": self.trainable,
+            "@variables": {
+                "w": self.w.detach().cpu().numpy().copy(),
+                "b": self.b.detach().cpu().numpy().copy(),
+                "idt": self.idt.detach().cpu().numpy().copy() if self.has_idt else None,
+            },
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict, dtype: torch.dtype) -> "DenseLayer":
+        variables = data["@variables"]
+        w = np.asarray(variables["w"])
+        if data.get("bias", True) is False or variables.get("b") is None:
+            raise ValueError("layers without bias are not supported")
+        layer = cls(
+            w.shape[0],
+            w.shape[1],
+            data["activation_function"],
+            bool(data["resnet"]),
+            variables.get("idt") is not None,
+            dtype,
+            trainable=bool(data.get("trainable", True)),
+        )
+        with torch.no_grad():
+            layer.w.copy_(torch.as_tensor(w))
+            layer.b.copy_(torch.as_tensor(np.asarray(variables["b"])))
+            if layer.has_idt:
+                layer.idt.copy_(torch.as_tensor(np.asarray(variables["idt"])))
+        return layer
+
+
+class EmbeddingNet(nn.Module):
+    """Stack of ResNet-capable dense layers ``in_dim -> neuron[0] -> ... -> neuron[-1]``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        neuron: List[int],
+        activation: str,
+        resnet_dt: bool,
+        dtype: torch.dtype,
+        generator: Optional[torch.Generator] = None,
+        trainable: bool = True,
+    ):
+        super().__init__()
+        self.in_dim = in_dim
+        self.neuron = list(neuron)
+        self.activation = activation
+        self.resnet_dt = resnet_dt
+        sizes = [in_dim] + list(neuron)
+        self.layers = nn.ModuleList(
+            DenseLayer(sizes[k], sizes[k + 1], activation, True, resnet_dt, dtype, generator, trainable)
+            for k in range(len(neuron))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        return {
+            "@class": "EmbeddingNetwork",
+            "@version": 2,
+            "in_dim": self.in_dim,
+            "neuron": list(self.neuron),
+            "activation_function": self.activation,
+            "resnet_dt": self.resnet_dt,
+            "bias": True,
+            "precision": precision_name(self.layers[0].w.dtype),
+            "layers": [layer.serialize() for layer in self.layers],
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict, dtype: torch.dtype) -> "EmbeddingNet":
+        net = cls(data["in_dim"], data["neuron"], data["activation_function"], data["resnet_dt"], dtype)
+        net.layers = nn.ModuleList(DenseLayer.deserialize(layer, dtype) for layer in data["layers"])
+        return net
+
+
+class FittingNet(nn.Module):
+    """Embedding-net hidden layers followed by a linear output layer ``neuron[-1] -> out_dim``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        neuron: List[int],
+        activation: str,
+        resnet_dt: bool,
+        dtype: torch.dtype,
+        generator: Optional[torch.Generator] = None,
+        trainable: Optional[List[bool]] = None,
+    ):
+        super().__init__()
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.neuron = list(neuron)
+        self.activation = activation
+        self.resnet_dt = resnet_dt
+        flags = trainable if trainable is not None else [True] * (len(neuron) + 1)
+        sizes = [in_dim] + list(neuron)
+        self.layers = nn.ModuleList(
+            DenseLayer(sizes[k], sizes[k + 1], activation, True, resnet_dt, dtype, generator, flags[k])
+            for k in range(len(neuron))
+        )
+        self.output = DenseLayer(sizes[-1], out_dim, "none", False, False, dtype, generator, flags[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.output(x)
+
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        return {
+            "@class": "FittingNetwork",
+            "@version": 1,
+            "in_dim": self.in_dim,
+            "out_dim": self.out_dim,
+            "neuron": list(self.neuron),
+            "activation_function": self.activation,
+            "resnet_dt": self.resnet_dt,
+            "precision": precision_name(self.output.w.dtype),
+            "bias_out": True,
+            "layers": [layer.serialize() for layer in self.layers] + [self.output.serialize()],
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict, dtype: torch.dtype) -> "FittingNet":
+        net = cls(data["in_dim"], data["out_dim"], data["neuron"], data["activation_function"], data["resnet_dt"], dtype)
+        layers = [DenseLayer.deserialize(layer, dtype) for layer in data["layers"]]
+        net.layers = nn.ModuleList(layers[:-1])
+        net.output = layers[-1]
+        return net
+
+
+class NetworkCollection:
+    """(De)serialize a list of networks indexed by type tuples as DeePMD-kit's ``NetworkCollection``.
+
+    With ``ndim`` key types the network for key ``(k0, k1, ...)`` sits at ``sum_k key[k] * ntypes**k``.
+    """
+
+    @staticmethod
+    def serialize(networks: List[nn.Module], ndim: int, ntypes: int, network_type: str) -> dict:
+        return {
+            "@class": "NetworkCollection",
+            "@version": 1,
+            "ndim": ndim,
+            "ntypes": ntypes,
+            "network_type": network_type,
+            "networks": [net.serialize() for net in networks],
+        }
+
+    @staticmethod
+    def deserialize(data: dict, dtype: torch.dtype) -> List[nn.Module]:
+        net_cls = {"embedding_network": EmbeddingNet, "fitting_network": FittingNet}[data["network_type"]]
+        expected = data["ntypes"] ** data["ndim"]
+        networks = data["networks"]
+        if len(networks) != expected or any(net is None for net in networks):
+            raise ValueError(f"network collection needs {expected} networks, got {len(networks)}")
+        return [net_cls.deserialize(net, dtype) for net in networks]

@@ -1,0 +1,47 @@
+"""DeePMD-kit 3.2's numpy model (deepmd.dpmodel) as an oracle, run with torch arrays for exact derivatives.
+
+deepmd.dpmodel is written against the array API; after converting its stored numpy parameters to torch
+tensors, calling it with torch inputs gives energies whose autograd derivatives are the reference
+forces and virials (strain derivative). Test-only: deepmd-kit is never imported by deeppot itself.
+"""
+
+import numpy as np
+import torch
+
+
+def _to_torch(obj, seen):
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return
+    seen.add(id(obj))
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            setattr(obj, name, torch.from_numpy(value.copy()))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                _to_torch(item, seen)
+        elif type(value).__module__.startswith("deepmd"):
+            _to_torch(value, seen)
+
+
+def reference_model(serialized: dict):
+    """Build DeePMD-kit's dpmodel EnergyModel from our serialized dict, parameters as torch tensors."""
+    from deepmd.dpmodel.model.base_model import BaseModel
+
+    model = BaseModel.deserialize(serialized)
+    _to_torch(model, set())
+    return model
+
+
+def reference_evaluate(model, coord: np.ndarray, atype: np.ndarray, box):
+    """Energy (nf), forces (nf x N x 3) and virial (nf x 9, W = -dE/d strain, [a*3+b] = F[a] r[b])."""
+    nf = coord.shape[0]
+    coord_t = torch.tensor(coord, dtype=torch.float64, requires_grad=True)
+    strain = torch.zeros(nf, 3, 3, dtype=torch.float64, requires_grad=True)
+    deform = torch.eye(3, dtype=torch.float64) + strain
+    strained = torch.matmul(coord_t, deform)
+    box_t = None if box is None else torch.matmul(torch.tensor(box, dtype=torch.float64).reshape(nf, 3, 3), deform)
+    out = model.call(strained, torch.tensor(atype), None if box_t is None else box_t.reshape(nf, 9))
+    energy = out["energy"].reshape(nf)
+    grad_coord, grad_strain = torch.autograd.grad(energy.sum(), [coord_t, strain])
+    virial = -grad_strain.transpose(1, 2).reshape(nf, 9)
+    return energy.detach().numpy(), -grad_coord.numpy(), virial.numpy(), out["atom_energy"].detach().numpy()[..., 0]
