@@ -50,6 +50,7 @@ class DescriptorSeA(nn.Module):
         self.resnet_dt = resnet_dt
         self.type_one_side = type_one_side
         self.exclude_types = [tuple(int(t) for t in pair) for pair in (exclude_types or [])]
+        self.has_exclude = len(self.exclude_types) > 0
         self.env_protection = float(env_protection)
         self.set_davg_zero = set_davg_zero
         self.trainable = trainable
@@ -94,7 +95,7 @@ class DescriptorSeA(nn.Module):
         nf, nloc = rij.shape[0], rij.shape[1]
         env = environment_matrix(rij.to(self.dtype), nei_mask, self.rcut_smth, self.rcut, self.env_protection)
         env = (env - self.davg[center_type]) / self.dstd[center_type]
-        if len(self.exclude_types) > 0:
+        if self.has_exclude:
             env = env * self._keep_factor(nei_mask, center_type)
         env = env.reshape(nf * nloc, self.nnei, 4)  # (nf*nloc) x nnei x 4
         ctype = center_type.reshape(-1)

@@ -45,6 +45,7 @@ class EnergyModel(nn.Module):
         self.sel = list(descriptor.sel)
         self.atom_exclude_types = [int(t) for t in (atom_exclude_types or [])]
         self.pair_exclude_types = [tuple(int(t) for t in p) for p in (pair_exclude_types or [])]
+        self.has_pair_exclude = len(self.pair_exclude_types) > 0
         self.preset_out_bias = preset_out_bias
         self.min_nbor_dist = -1.0  # Angstrom; set by training's neighbor statistics, needed by compress
         self.register_buffer("out_bias", torch.zeros(1, self.ntypes, 1, dtype=torch.float64))
@@ -70,7 +71,7 @@ class EnergyModel(nn.Module):
         aparam: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3)."""
-        if len(self.pair_exclude_types) > 0:
+        if self.has_pair_exclude:
             nei_mask = nei_mask & self.slot_keep[atype]
         descriptor = self.descriptor(rij, nei_mask, atype)
         energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)

@@ -1,12 +1,8 @@
 """Activation functions by DeePMD-kit name. TorchScript-compatible (selected by string)."""
 
-import math
-
 import torch
 
 ACTIVATIONS = ("tanh", "relu", "relu6", "softplus", "sigmoid", "gelu", "gelu_tf", "silu", "none", "linear")
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def activate(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -22,7 +18,8 @@ def activate(x: torch.Tensor, name: str) -> torch.Tensor:
     if name == "sigmoid":
         return torch.sigmoid(x)
     if name == "gelu" or name == "gelu_tf":
-        return 0.5 * x * (1.0 + torch.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (  # sqrt(2/pi)
+                x + 0.044715 * x * x * x)))
     if name == "silu":
         return x * torch.sigmoid(x)
     return x

@@ -1,0 +1,358 @@
+"""One DeePMD-kit data system in the deepmd/npy layout.
+
+A system is a folder holding ``type.raw`` (one integer type per atom), an optional
+``type_map.raw`` (element names, one per line), an optional empty ``nopbc`` file, and one or
+more ``set.*`` folders of ``.npy`` arrays whose first axis is the frame. Units: Angstrom, eV,
+eV/Angstrom; the virial is in eV. Every array is returned in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deeppot import keys
+from deeppot.errors import DataError
+
+# |det(box)| below this volume (Angstrom^3) counts as a singular cell.
+_MIN_CELL_VOLUME = 1e-6
+
+# Optional label files; each must be in every set or in none.
+_LABEL_FILES = (keys.ENERGY, keys.FORCE, keys.VIRIAL)
+
+
+@dataclass
+class DeepmdSystem:
+    """Frames of one system, concatenated over its sets, in float64.
+
+    Shapes use nf = ``nframes`` and N = ``natoms``.
+
+    Attributes
+    ----------
+    path : str
+        The system folder.
+    natoms : int
+        Atoms per frame, N.
+    atype : np.ndarray
+        (N,) int64 model types (indices into the model ``type_map``; the raw ``type.raw``
+        indices when there is no name mapping).
+    type_names : list[str]
+        Name of each model type, for display: ``type_names[atype[i]]`` names atom i.
+    nframes : int
+        Number of frames, nf.
+    pbc : bool
+        False when the folder has a ``nopbc`` file.
+    coord : np.ndarray
+        (nf, N, 3) Cartesian coordinates, Angstrom.
+    box : np.ndarray | None
+        (nf, 3, 3) cell, rows are the cell vectors a, b, c, Angstrom; None without PBC.
+    energy : np.ndarray | None
+        (nf,) total energy, eV.
+    force : np.ndarray | None
+        (nf, N, 3) forces, eV/Angstrom.
+    virial : np.ndarray | None
+        (nf, 9) virial, eV, row-major xx xy xz yx yy yz zx zy zz.
+    fparam : np.ndarray | None
+        (nf, numb_fparam) frame parameters; None when the model uses none.
+    aparam : np.ndarray | None
+        (nf, N, numb_aparam) atomic parameters; None when the model uses none.
+    atom_order : np.ndarray
+        (N,) int64: atom i here is atom ``atom_order[i]`` of the files. The identity unless
+        the system was loaded with ``sort_atoms=True``.
+    """
+
+    path: str
+    natoms: int
+    atype: np.ndarray
+    type_names: list[str]
+    nframes: int
+    pbc: bool
+    coord: np.ndarray
+    box: np.ndarray | None
+    energy: np.ndarray | None
+    force: np.ndarray | None
+    virial: np.ndarray | None
+    fparam: np.ndarray | None
+    aparam: np.ndarray | None
+    atom_order: np.ndarray
+
+    def has(self, label: str) -> bool:
+        """Whether the array ``label`` (e.g. ``keys.ENERGY``, ``keys.BOX``) is present."""
+        if label not in (keys.BOX, *_LABEL_FILES, keys.FPARAM, keys.APARAM):
+            raise KeyError(f"unknown data array {label!r}")
+        return getattr(self, label) is not None
+
+    def to_file_order(self, per_atom: np.ndarray, axis: int = 1) -> np.ndarray:
+        """Put a per-atom array (atoms along ``axis``, in this system's order) back into the
+        atom order of the files, e.g. (nf, N, 3) predicted forces of a sorted system."""
+        out = np.empty_like(per_atom)
+        index = [slice(None)] * per_atom.ndim
+        index[axis] = self.atom_order
+        out[tuple(index)] = per_atom
+        return out
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        type_map: list[str] | None,
+        sort_atoms: bool = False,
+        numb_fparam: int = 0,
+        numb_aparam: int = 0,
+    ) -> DeepmdSystem:
+        """Read and validate a deepmd/npy system folder.
+
+        Parameters
+        ----------
+        path
+            The system folder (the one holding ``type.raw``).
+        type_map
+            The model's element names. When given and the system has ``type_map.raw``, types
+            are remapped by element name; otherwise the raw indices are the model types.
+        sort_atoms
+            Reorder atoms stably by model type (as DeePMD-kit does in training).
+        numb_fparam, numb_aparam
+            Frame and atomic parameters per frame / per atom that the model needs. When 0
+            the corresponding files are not read.
+
+        Raises
+        ------
+        DataError
+            For any missing, malformed or inconsistent file; the message names the file.
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise DataError(
+                f"{root}: data system folder not found. Check the path in 'systems'."
+            )
+        raw_types = _read_type_raw(root / "type.raw")
+        natoms = len(raw_types)
+        atype, type_names = _model_types(root, raw_types, type_map)
+        pbc = not (root / "nopbc").exists()
+
+        set_dirs = sorted(p for p in root.glob("set.*") if p.is_dir())
+        if not set_dirs:
+            raise DataError(
+                f"{root}: no set.* folder. Put the frames in set.000/coord.npy, "
+                "set.000/box.npy, ..."
+            )
+        sets = [_read_set(d, natoms, pbc, numb_fparam, numb_aparam) for d in set_dirs]
+        for name in (*_LABEL_FILES, keys.FPARAM, keys.APARAM):
+            present = [d.name for d, s in zip(set_dirs, sets) if name in s]
+            if present and len(present) < len(sets):
+                missing = [d.name for d, s in zip(set_dirs, sets) if name not in s]
+                raise DataError(
+                    f"{root}: {name}.npy is in {', '.join(present)} but missing in "
+                    f"{', '.join(missing)}. Provide it in every set or in none."
+                )
+
+        def joined(name: str) -> np.ndarray | None:
+            if name not in sets[0]:
+                return None
+            parts = [s[name] for s in sets]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        box = joined(keys.BOX)
+        force = joined(keys.FORCE)
+        aparam = joined(keys.APARAM)
+        energy = joined(keys.ENERGY)
+        if sort_atoms:
+            order = np.argsort(atype, kind="stable").astype(np.int64)
+        else:
+            order = np.arange(natoms, dtype=np.int64)
+        coord = _per_atom(joined(keys.COORD), natoms, order, sort_atoms)
+        system = cls(
+            path=str(root),
+            natoms=natoms,
+            atype=atype[order],
+            type_names=type_names,
+            nframes=coord.shape[0],
+            pbc=pbc,
+            coord=coord,
+            box=None if box is None else box.reshape(-1, 3, 3),
+            energy=None if energy is None else energy.reshape(-1),
+            force=None if force is None else _per_atom(force, natoms, order, sort_atoms),
+            virial=joined(keys.VIRIAL),
+            fparam=joined(keys.FPARAM),
+            aparam=None if aparam is None else _per_atom(aparam, natoms, order, sort_atoms),
+            atom_order=order,
+        )
+        if numb_fparam > 0 and system.fparam is None:
+            raise DataError(
+                f"{set_dirs[0] / 'fparam.npy'}: missing; the model has "
+                f"numb_fparam = {numb_fparam}. "
+                "Add fparam.npy of shape (nframes, numb_fparam) to every set."
+            )
+        if numb_aparam > 0 and system.aparam is None:
+            raise DataError(
+                f"{set_dirs[0] / 'aparam.npy'}: missing; the model has "
+                f"numb_aparam = {numb_aparam}. "
+                "Add aparam.npy of shape (nframes, natoms * numb_aparam) to every set."
+            )
+        return system
+
+
+def _per_atom(flat: np.ndarray, natoms: int, order: np.ndarray, reorder: bool) -> np.ndarray:
+    """(nf, N*k) -> (nf, N, k), atoms permuted by ``order`` when ``reorder``."""
+    arr = flat.reshape(flat.shape[0], natoms, -1)
+    return arr[:, order] if reorder else arr
+
+
+def _read_type_raw(path: Path) -> np.ndarray:
+    """(N,) int64 raw atom types from ``type.raw`` (whitespace-separated integers)."""
+    if not path.is_file():
+        raise DataError(
+            f"{path}: missing. Every system folder needs type.raw with one integer type per atom."
+        )
+    tokens = path.read_text().split()
+    if not tokens:
+        raise DataError(f"{path}: empty. Write one integer type per atom.")
+    try:
+        types = np.array([int(t) for t in tokens], dtype=np.int64)
+    except ValueError:
+        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+        raise DataError(
+            f"{path}: {bad!r} is not an integer. type.raw holds 0-based integer types, "
+            "one per atom; element names go in type_map.raw."
+        ) from None
+    if types.min() < 0:
+        raise DataError(f"{path}: negative type {types.min()}. Types are 0-based indices.")
+    return types
+
+
+def _model_types(
+    root: Path, raw_types: np.ndarray, type_map: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Map raw types to model types; return (atype (N,) int64, names of the model types)."""
+    map_file = root / "type_map.raw"
+    system_names = map_file.read_text().split() if map_file.is_file() else None
+    if system_names is not None and raw_types.max() >= len(system_names):
+        raise DataError(
+            f"{root / 'type.raw'}: type {raw_types.max()} is out of range of type_map.raw, which "
+            f"names {len(system_names)} elements {system_names}. Fix type.raw or add the missing "
+            f"names to {map_file}."
+        )
+    if type_map and system_names is not None:
+        missing = [name for name in system_names if name not in type_map]
+        if missing:
+            raise DataError(
+                f"{map_file}: elements {missing} are not in the model's type_map {list(type_map)}. "
+                "Add them to model/type_map in input.json."
+            )
+        lookup = np.array([type_map.index(name) for name in system_names], dtype=np.int64)
+        return lookup[raw_types], list(type_map)
+    if type_map:
+        if raw_types.max() >= len(type_map):
+            raise DataError(
+                f"{root / 'type.raw'}: type {raw_types.max()} is out of range of the model's "
+                f"type_map {list(type_map)}. Extend model/type_map or fix type.raw."
+            )
+        return raw_types, list(type_map)
+    if system_names is not None:
+        return raw_types, system_names
+    return raw_types, [f"type_{i}" for i in range(int(raw_types.max()) + 1)]
+
+
+def _read_set(
+    set_dir: Path, natoms: int, pbc: bool, numb_fparam: int, numb_aparam: int
+) -> dict[str, np.ndarray]:
+    """Read the arrays of one set, flattened per frame: {name: (nf, ndof) float64}.
+
+    Arrays already in float64 stay memory-mapped; others are converted once.
+    """
+    coord_file = set_dir / "coord.npy"
+    if not coord_file.is_file():
+        raise DataError(
+            f"{coord_file}: missing. Every set needs coord.npy of shape (nframes, natoms * 3)."
+        )
+    if (set_dir / "real_atom_types.npy").exists():
+        raise DataError(
+            f"{set_dir / 'real_atom_types.npy'}: mixed-type systems are not supported. "
+            "Convert the data to one system per composition."
+        )
+    coord_raw = _open(coord_file)
+    nframes = coord_raw.shape[0] if coord_raw.ndim > 1 else 1
+    expected = {
+        keys.COORD: (3 * natoms, f"3 x {natoms} atoms"),
+        keys.BOX: (9, "9 (3 x 3 cell)"),
+        keys.ENERGY: (1, "1"),
+        keys.FORCE: (3 * natoms, f"3 x {natoms} atoms"),
+        keys.VIRIAL: (9, "9 (3 x 3 tensor)"),
+    }
+    if numb_fparam > 0:
+        expected[keys.FPARAM] = (numb_fparam, f"numb_fparam = {numb_fparam}")
+    if numb_aparam > 0:
+        expected[keys.APARAM] = (numb_aparam * natoms, f"{numb_aparam} x {natoms} atoms")
+
+    out: dict[str, np.ndarray] = {}
+    for name, (ndof, meaning) in expected.items():
+        file = set_dir / f"{name}.npy"
+        if name == keys.BOX and not pbc:
+            continue
+        if not file.is_file():
+            if name == keys.BOX:
+                raise DataError(
+                    f"{file}: missing in a periodic system. Add box.npy of shape (nframes, 9), "
+                    "or, for a molecule without periodic boundaries, add an empty file "
+                    f"{set_dir.parent / 'nopbc'}."
+                )
+            continue
+        raw = coord_raw if name == keys.COORD else _open(file)
+        arr = _check_shape(raw, file, nframes, ndof, meaning)
+        arr = np.asarray(arr, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        if bad.size:
+            raise DataError(
+                f"{file}: NaN or inf in frame {bad[0]} (0-based, {bad.size} bad frames in all). "
+                "Remove or fix those frames."
+            )
+        out[name] = arr
+    if keys.BOX in out:
+        volume = np.linalg.det(out[keys.BOX].reshape(-1, 3, 3))
+        singular = np.flatnonzero(np.abs(volume) < _MIN_CELL_VOLUME)
+        if singular.size:
+            raise DataError(
+                f"{set_dir / 'box.npy'}: the cell of frame {singular[0]} (0-based) is singular "
+                f"(volume {volume[singular[0]]:.3g} A^3). Rows must be three independent cell "
+                "vectors; for a molecule use an empty nopbc file instead of a box."
+            )
+    return out
+
+
+def _open(file: Path) -> np.ndarray:
+    """Memory-map a .npy file, turning read failures into DataError."""
+    try:
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(
+            f"{file}: not a readable .npy array ({err}). Re-create it with numpy.save."
+        ) from None
+
+
+def _check_shape(
+    arr: np.ndarray, file: Path, nframes: int, ndof: int, meaning: str
+) -> np.ndarray:
+    """Reshape ``arr`` to (nframes, ndof) or raise a DataError that says what is wrong.
+
+    Only the total size must match, as DeePMD-kit reshapes by size (e.g. an aparam.npy of
+    shape (1, nframes * natoms) is accepted).
+    """
+    if arr.size == nframes * ndof:
+        return arr.reshape(nframes, ndof)
+    frames_here = arr.shape[0] if arr.ndim > 1 else (1 if arr.size == ndof else arr.size)
+    if frames_here != nframes and arr.size % ndof == 0:
+        raise DataError(
+            f"{file}: has {arr.size // ndof} frames but coord.npy of the same set has {nframes}. "
+            "All files of one set must hold the same frames."
+        )
+    if arr.size % nframes == 0:
+        raise DataError(
+            f"{file}: has {arr.size // nframes} values per frame, expected {ndof} = {meaning}. "
+            "Check that the file belongs to this system."
+        )
+    raise DataError(
+        f"{file}: has shape {arr.shape}, expected ({nframes}, {ndof}) with {ndof} = {meaning} "
+        f"for the {nframes} frames of coord.npy."
+    )

@@ -1,0 +1,101 @@
+"""Data statistics that initialise a model before training (spec sections 3.4, 3.10, 3.11).
+
+- Environment-matrix mean and std per center type, pooled over every neighbor slot (padding counts
+  as zeros): ``davg = [avg_r, 0, 0, 0]``, ``dstd = [std_r, std_a, std_a, std_a]``; std below
+  ``protection`` becomes ``protection``; a type never seen gets avg 0 and std 0.1.
+- Output bias: the minimum-norm least-squares solution of ``counts @ bias = E`` over sampled frames.
+- fparam / aparam mean and 1/std.
+"""
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from deeppot import keys
+from deeppot.model.energy_model import EnergyModel
+from deeppot.model.pairs import gather_pair_vectors, local_neighbor_slots
+
+
+def _mean_std(total: float, total_sq: float, count: float, protection: float):
+    if count == 0:
+        return 0.0, 0.1
+    mean = total / count
+    std = np.sqrt(max(total_sq / count - mean * mean, 0.0))
+    return mean, max(std, protection)
+
+
+def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], protection: float = 0.01) -> None:
+    """Set ``model.descriptor.davg/dstd`` from batches (numpy dicts with coord, box, atype)."""
+    descriptor = model.descriptor
+    ntypes = model.ntypes
+    sums = np.zeros((ntypes, 5))  # per center type: sum r, sum r^2, sum a, sum a^2, number of slots
+    with torch.no_grad():
+        for batch in batches:
+            coord, atype, box = batch[keys.COORD], batch[keys.ATYPE], batch.get(keys.BOX)
+            index, shift = local_neighbor_slots(coord, box, atype, model.rcut, model.sel)
+            index_t = torch.from_numpy(index)
+            rij = gather_pair_vectors(torch.from_numpy(coord), index_t, torch.from_numpy(shift))
+            mask = index_t >= 0
+            if model.has_pair_exclude:
+                mask = mask & model.slot_keep[torch.from_numpy(atype)]
+            env = descriptor.raw_environment(rij, mask, torch.from_numpy(atype)).to(torch.float64).numpy()
+            for t in range(ntypes):
+                rows = env[atype == t]  # n x nnei x 4
+                radial, angular = rows[..., 0], rows[..., 1:]
+                sums[t] += [radial.sum(), (radial**2).sum(), angular.sum(), (angular**2).sum(), radial.size]
+    davg = np.zeros((ntypes, descriptor.nnei, 4))
+    dstd = np.ones((ntypes, descriptor.nnei, 4))
+    for t in range(ntypes):
+        avg_r, std_r = _mean_std(sums[t, 0], sums[t, 1], sums[t, 4], protection)
+        _, std_a = _mean_std(sums[t, 2], sums[t, 3], 3 * sums[t, 4], protection)
+        if not descriptor.set_davg_zero:
+            davg[t, :, 0] = avg_r
+        dstd[t, :, 0] = std_r
+        dstd[t, :, 1:] = std_a
+    with torch.no_grad():
+        descriptor.davg.copy_(torch.from_numpy(davg))
+        descriptor.dstd.copy_(torch.from_numpy(dstd))
+
+
+def compute_output_bias(model: EnergyModel, batches: List[Dict], rcond: Optional[float] = None) -> None:
+    """Least-squares per-type energy bias (eV) from frames carrying energy labels; sets out_bias/out_std."""
+    counts, energies = [], []
+    for batch in batches:
+        if not batch.get(keys.find_key(keys.ENERGY), 0.0):
+            continue
+        atype = batch[keys.ATYPE]
+        counts.append(np.stack([(atype == t).sum(axis=1) for t in range(model.ntypes)], axis=1))
+        energies.append(np.asarray(batch[keys.ENERGY], dtype=np.float64).reshape(-1))
+    if not counts:
+        return
+    a = np.concatenate(counts).astype(np.float64)
+    y = np.concatenate(energies)
+    preset = (model.preset_out_bias or {}).get("energy")
+    fixed = np.zeros(model.ntypes, dtype=bool)
+    bias = np.zeros(model.ntypes)
+    if preset is not None:
+        for t, value in enumerate(preset):
+            if value is not None:
+                fixed[t], bias[t] = True, float(value)
+    free = ~fixed
+    solution, *_ = np.linalg.lstsq(a[:, free], y - a[:, fixed] @ bias[fixed], rcond=rcond)
+    bias[free] = solution
+    residual_std = float(np.std(y - a @ bias))
+    with torch.no_grad():
+        model.out_bias.copy_(torch.from_numpy(bias.reshape(1, -1, 1)))
+        model.out_std.fill_(residual_std if residual_std > 0 else 1.0)
+
+
+def compute_parameter_statistics(model: EnergyModel, batches: List[Dict], protection: float = 0.01) -> None:
+    """Mean and 1/std of fparam (per frame) and aparam (per atom) for the fitting input."""
+    fitting = model.fitting
+    for name, count, per_atom in (("fparam", fitting.numb_fparam, False), ("aparam", fitting.numb_aparam, True)):
+        if count == 0:
+            continue
+        values = np.concatenate([np.asarray(b[name]).reshape(-1, count) for b in batches if b.get(name) is not None])
+        mean = values.mean(axis=0)
+        std = np.maximum(np.sqrt(np.maximum((values**2).mean(axis=0) - mean**2, 0.0)), protection)
+        with torch.no_grad():
+            getattr(fitting, f"{name}_avg").copy_(torch.from_numpy(mean))
+            getattr(fitting, f"{name}_inv_std").copy_(torch.from_numpy(1.0 / std))
