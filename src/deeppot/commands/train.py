@@ -1,0 +1,37 @@
+"""``deeppot train input.json [--restart CKPT | --init-model CKPT]``."""
+
+import argparse
+from pathlib import Path
+
+from deeppot.config import load_input
+from deeppot.errors import ConfigError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "train",
+        help="train a model from a DeePMD-kit input.json",
+        description="Train a model. Writes lcurve.out, out.json, model.ckpt-<step>.pt and a 'checkpoint' "
+        "file naming the latest checkpoint, in the current folder.",
+    )
+    parser.add_argument("INPUT", help="input.json (or .yaml) in DeePMD-kit's format")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("-r", "--restart", metavar="CKPT",
+                       help="continue an interrupted run from this checkpoint: weights, optimizer, learning rate, "
+                       "data order and step all resume")
+    start.add_argument("-i", "--init-model", metavar="CKPT",
+                       help="start a new run (step 0) from the weights of this checkpoint")
+    parser.add_argument("-o", "--output", default="out.json", help="normalized input written here (default out.json)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    from deeppot.train.trainer import Trainer, write_out_json
+
+    if not Path(args.INPUT).is_file():
+        raise ConfigError(f"{args.INPUT}: input file not found")
+    config = load_input(args.INPUT)
+    trainer = Trainer(config, restart=args.restart, init_model=args.init_model)
+    write_out_json(trainer, Path(args.output))
+    trainer.run()

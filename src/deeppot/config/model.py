@@ -1,0 +1,293 @@
+"""The ``model`` section: type map, descriptor and fitting network.
+
+Lengths are in Angstrom, energies in eV.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from deeppot.config.base import (
+    Activation,
+    LayerSizes,
+    Precision,
+    Section,
+    TypePairs,
+    TypeRegistry,
+    resolve_precision,
+    type_index_problems,
+)
+from deeppot.config.messages import Path, SectionProblems, show
+
+DEFAULT_SEL_FACTOR = 1.1
+"""Safety factor applied to the neighbor statistics when ``sel`` is "auto"."""
+
+
+def _check_sel(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return value
+    if isinstance(value, str) and _sel_factor(value) is not None:
+        return value
+    raise ValueError(
+        "expected a list of integers (one per type) or 'auto' / 'auto:<factor>' "
+        f"with a positive factor, got {show(value)}"
+    )
+
+
+def _sel_factor(sel: str) -> float | None:
+    """The factor in "auto" / "auto:<factor>", or ``None`` if ``sel`` is malformed."""
+    if sel == "auto":
+        return DEFAULT_SEL_FACTOR
+    head, _, tail = sel.partition(":")
+    if head != "auto" or not tail:
+        return None
+    try:
+        factor = float(tail)
+    except ValueError:
+        return None
+    return factor if factor > 0 and math.isfinite(factor) else None
+
+
+Sel = Annotated[list[int] | str, BeforeValidator(_check_sel)]
+
+
+class DescriptorConfig(Section):
+    """Options shared by the two-body embedding descriptors ``se_e2_a`` and ``se_e2_r``."""
+
+    type: str
+    """Descriptor type (canonical name)."""
+    sel: Sel = "auto"
+    """Maximum number of neighbors of each type within ``rcut`` (one integer per type),
+    or "auto" / "auto:<factor>" to derive it from the data's neighbor statistics."""
+    rcut: float = Field(6.0, gt=0)
+    """Cut-off radius in Angstrom."""
+    rcut_smth: float = Field(0.5, ge=0)
+    """Radius in Angstrom where the smooth switching to zero starts; must be below ``rcut``."""
+    neuron: LayerSizes = [10, 20, 40]
+    """Widths of the embedding-network layers."""
+    activation_function: Activation = "tanh"
+    """Activation function of the embedding network."""
+    resnet_dt: bool = False
+    """Use a trainable timestep in the embedding-network ResNet connections."""
+    type_one_side: bool = False
+    """One embedding network per neighbor type (True) or per (center, neighbor) pair (False)."""
+    precision: Precision = "default"
+    """Precision of the embedding network ("default" means float64)."""
+    trainable: bool = True
+    """Whether the descriptor parameters are trained."""
+    seed: int | None = None
+    """Random seed for parameter initialization; ``None`` draws one."""
+    exclude_types: TypePairs = []
+    """Pairs of type indices whose interaction is excluded from the descriptor."""
+    env_protection: float = 0.0
+    """Protection added to distances in the environment matrix to avoid division by zero (Angstrom)."""
+    set_davg_zero: bool = False
+    """Set the mean of the environment-matrix statistics to zero."""
+
+    @model_validator(mode="after")
+    def _check_radii(self) -> DescriptorConfig:
+        if self.rcut_smth >= self.rcut:
+            raise SectionProblems(
+                [(("rcut_smth",), f"{self.rcut_smth} must be smaller than rcut ({self.rcut}); lower rcut_smth")]
+            )
+        return self
+
+    @property
+    def sel_is_auto(self) -> bool:
+        """True when ``sel`` must be computed from neighbor statistics."""
+        return isinstance(self.sel, str)
+
+    @property
+    def resolved_precision(self) -> str:
+        """Concrete dtype name of the embedding network ("default" becomes "float64")."""
+        return resolve_precision(self.precision)
+
+    def resolve_sel(self, max_nbor: list[int]) -> list[int]:
+        """Per-type neighbor counts.
+
+        For "auto"/"auto:<factor>", ``max_nbor[t]`` (the largest number of type-t
+        neighbors seen in the data) is scaled by the factor and rounded up to a
+        multiple of 4; an explicit list is returned unchanged.
+        """
+        if isinstance(self.sel, list):
+            return list(self.sel)
+        factor = _sel_factor(self.sel)
+        assert factor is not None  # guaranteed by validation
+        return [4 * math.ceil(int(count * factor) / 4) for count in max_nbor]
+
+
+class SeE2AConfig(DescriptorConfig):
+    """DeepPot-SE descriptor with radial and angular information (``se_e2_a``, alias ``se_a``)."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_axis_neuron": "axis_neuron"}
+
+    type: Literal["se_e2_a"] = "se_e2_a"
+    """Descriptor type."""
+    axis_neuron: int = Field(4, gt=0)
+    """Number of columns of the embedding matrix used as the axis (sub-matrix) size."""
+
+
+class SeE2RConfig(DescriptorConfig):
+    """DeepPot-SE descriptor with radial information only (``se_e2_r``, alias ``se_r``)."""
+
+    type: Literal["se_e2_r"] = "se_e2_r"
+    """Descriptor type."""
+
+
+DESCRIPTORS = TypeRegistry(
+    what="descriptor",
+    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig},
+    aliases={"se_a": "se_e2_a", "se_r": "se_e2_r"},
+    unsupported=(
+        "se_e3", "se_at", "se_a_3be", "se_t", "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
+        "dpa2", "dpa3", "hybrid", "loc_frame", "se_a_mask", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
+    ),
+)
+"""Descriptor types accepted in ``model/descriptor/type``."""
+
+
+def _check_trainable(value: Any) -> Any:
+    if isinstance(value, bool) or (isinstance(value, list) and all(isinstance(v, bool) for v in value)):
+        return value
+    raise ValueError(f"expected true/false or a list of true/false (one per layer), got {show(value)}")
+
+
+class EnerFittingConfig(Section):
+    """Energy fitting network (``type`` "ener"): maps descriptors to atomic energies in eV."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_neuron": "neuron"}
+
+    type: Literal["ener"] = "ener"
+    """Fitting type."""
+    numb_fparam: int = Field(0, ge=0)
+    """Number of frame parameters (``fparam.npy``) fed to the network."""
+    numb_aparam: int = Field(0, ge=0)
+    """Number of atomic parameters (``aparam.npy``) fed to the network."""
+    default_fparam: list[float] | None = None
+    """Frame parameters used when a system has no ``fparam.npy``."""
+    dim_case_embd: int = Field(0, ge=0)
+    """Dimension of the case embedding (multi-task); 0 disables it."""
+    neuron: LayerSizes = [120, 120, 120]
+    """Widths of the hidden layers."""
+    activation_function: Activation = "tanh"
+    """Activation function of the hidden layers."""
+    precision: Precision = "default"
+    """Precision of the network ("default" means float64)."""
+    resnet_dt: bool = True
+    """Use a trainable timestep in the ResNet connections."""
+    trainable: Annotated[bool | list[bool], BeforeValidator(_check_trainable)] = True
+    """Whether the parameters are trained: one flag, or one per layer including the output layer."""
+    rcond: float | None = None
+    """Cut-off ratio for small singular values when fitting the energy bias by least squares."""
+    seed: int | None = None
+    """Random seed for parameter initialization; ``None`` draws one."""
+    atom_ener: list[float | None] = []
+    """Energy (eV) of an isolated atom of each type; ``null`` leaves that type free."""
+    use_aparam_as_mask: bool = False
+    """Use the atomic parameters only as a mask, not as network input."""
+
+    @model_validator(mode="after")
+    def _check_trainable_length(self) -> EnerFittingConfig:
+        if isinstance(self.trainable, list) and len(self.trainable) != len(self.neuron) + 1:
+            raise SectionProblems(
+                [
+                    (
+                        ("trainable",),
+                        f"has {len(self.trainable)} entries but the network has {len(self.neuron)} hidden "
+                        f"layers plus the output layer; give {len(self.neuron) + 1}",
+                    )
+                ]
+            )
+        return self
+
+    @property
+    def resolved_precision(self) -> str:
+        """Concrete dtype name of the network ("default" becomes "float64")."""
+        return resolve_precision(self.precision)
+
+
+FITTINGS = TypeRegistry(
+    what="fitting_net",
+    classes={"ener": EnerFittingConfig},
+    default="ener",
+    unsupported=("dipole", "polar", "dos", "property"),
+)
+"""Fitting types accepted in ``model/fitting_net/type``."""
+
+
+def _check_type_map(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError('is empty; list the element names, e.g. ["O", "H"]')
+    seen: set[str] = set()
+    for name in value:
+        if name in seen:
+            raise ValueError(f"lists '{name}' twice; each type name must be unique")
+        seen.add(name)
+    return value
+
+
+class ModelConfig(Section):
+    """The ``model`` section: a standard descriptor + fitting-network energy model."""
+
+    VARIANTS: ClassVar[dict[str, TypeRegistry]] = {"descriptor": DESCRIPTORS, "fitting_net": FITTINGS}
+
+    type: Literal["standard"] = "standard"
+    """Model type; only "standard" is supported."""
+    type_map: list[str]
+    """Element name of each atom type; type index i in the data is ``type_map[i]``."""
+    descriptor: Annotated[SeE2AConfig | SeE2RConfig, Field(discriminator="type")]
+    """The descriptor of the local atomic environment."""
+    fitting_net: EnerFittingConfig
+    """The network mapping descriptors to atomic energies."""
+    data_stat_nbatch: int = Field(10, gt=0)
+    """Number of batches per system used to compute the descriptor statistics."""
+    data_stat_protect: float = Field(0.01, gt=0)
+    """Lower bound applied to standard deviations in the statistics."""
+    data_bias_nsample: int = Field(10, gt=0)
+    """Number of samples used to recompute the output bias when fine-tuning."""
+    pair_exclude_types: TypePairs = []
+    """Pairs of type indices whose interactions are excluded from the whole model."""
+    atom_exclude_types: list[Annotated[int, Field(ge=0)]] = []
+    """Type indices whose atomic contributions are excluded."""
+    preset_out_bias: dict[str, list[float | None]] | None = None
+    """Fixed output bias per type, e.g. {"energy": [null, 0.0]}; ``null`` entries are fitted."""
+
+    @field_validator("type_map")
+    @classmethod
+    def _validate_type_map(cls, value: list[str]) -> list[str]:
+        return _check_type_map(value)
+
+    @model_validator(mode="after")
+    def _check_against_type_map(self) -> ModelConfig:
+        ntypes = len(self.type_map)
+        found: list[tuple[Path, str]] = []
+        sel = self.descriptor.sel
+        if isinstance(sel, list) and len(sel) != ntypes:
+            found.append(
+                (
+                    ("descriptor", "sel"),
+                    f"has {len(sel)} entries but model/type_map has {ntypes} types; give one per type",
+                )
+            )
+        found += type_index_problems(self.descriptor.exclude_types, ntypes, ("descriptor", "exclude_types"))
+        found += type_index_problems(self.pair_exclude_types, ntypes, ("pair_exclude_types",))
+        found += type_index_problems(self.atom_exclude_types, ntypes, ("atom_exclude_types",))
+        if len(self.fitting_net.atom_ener) > ntypes:
+            found.append(
+                (
+                    ("fitting_net", "atom_ener"),
+                    f"has {len(self.fitting_net.atom_ener)} entries but model/type_map has {ntypes} types; "
+                    "give at most one per type",
+                )
+            )
+        if found:
+            raise SectionProblems(found)
+        return self
+
+    @property
+    def ntypes(self) -> int:
+        """Number of atom types."""
+        return len(self.type_map)

@@ -1,0 +1,89 @@
+"""Checkpoints: ``<save_ckpt>-<step>.pt`` written atomically, a ``checkpoint`` pointer file naming the
+latest, a ``<save_ckpt>.pt`` symlink to it, and the newest ``max_ckpt_keep`` kept.
+
+A checkpoint is a dict of plain values and tensors (loadable with ``weights_only=True``):
+``model_params`` (the normalized model section), ``model`` (state dict), ``optimizer``, ``step``
+(1-based number of completed steps), ``sampler`` / ``valid_sampler`` states, ``min_nbor_dist``.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from deeppot.errors import ModelFileError
+
+POINTER_FILE = "checkpoint"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: a crash never leaves a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_checkpoint(state: Dict, directory: Path, prefix: str, step: int, keep: int) -> Path:
+    """Write ``<directory>/<prefix>-<step>.pt`` and update the pointer; returns the path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{prefix}-{step}.pt"
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(directory / POINTER_FILE, lambda tmp: Path(tmp).write_text(path.name + "\n"))
+    link = directory / f"{prefix}.pt"
+    tmp_link = directory / f".{prefix}.pt.tmp"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(path.name, tmp_link)
+    os.replace(tmp_link, link)
+    _prune(directory, prefix, keep)
+    return path
+
+
+def _checkpoint_steps(directory: Path, prefix: str) -> List[int]:
+    steps = []
+    for candidate in directory.glob(f"{prefix}-*.pt"):
+        suffix = candidate.name[len(prefix) + 1 : -3]
+        if suffix.isdigit():
+            steps.append(int(suffix))
+    return sorted(steps)
+
+
+def _prune(directory: Path, prefix: str, keep: int) -> None:
+    for step in _checkpoint_steps(directory, prefix)[:-keep]:
+        (directory / f"{prefix}-{step}.pt").unlink(missing_ok=True)
+
+
+def resolve_checkpoint(path: str) -> Path:
+    """A checkpoint file, or a folder whose ``checkpoint`` pointer names one. Adds ``.pt`` if missing."""
+    candidate = Path(path)
+    if candidate.is_dir():
+        pointer = candidate / POINTER_FILE
+        if not pointer.is_file():
+            raise ModelFileError(f"{candidate}: no '{POINTER_FILE}' file here; give a checkpoint file with -c")
+        candidate = candidate / pointer.read_text().strip()
+    elif not candidate.exists() and candidate.suffix != ".pt" and Path(str(candidate) + ".pt").exists():
+        candidate = Path(str(candidate) + ".pt")
+    if not candidate.is_file():
+        raise ModelFileError(f"{candidate}: checkpoint file not found")
+    return candidate
+
+
+def load_checkpoint(path: str) -> Dict:
+    resolved = resolve_checkpoint(path)
+    try:
+        state = torch.load(resolved, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file
+        raise ModelFileError(f"{resolved}: not a readable deeppot checkpoint ({exc.__class__.__name__}: {exc})")
+    if not isinstance(state, dict) or "model" not in state or "model_params" not in state:
+        raise ModelFileError(f"{resolved}: not a deeppot checkpoint (no model state inside)")
+    return state

@@ -1,0 +1,232 @@
+"""The training loop: sample a batch, energy+forces with a kept graph, loss, Adam step, log, save.
+
+Everything the loop needs is prepared by :func:`prepare_training` (data, model, statistics,
+optimizer, restart state), so :meth:`Trainer.run` reads in one screen.
+"""
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from deeppot import keys
+from deeppot.config import InputConfig
+from deeppot.data import BatchSampler, DeepmdSystem, batch_sizes, expand_systems, iter_frames, system_probabilities
+from deeppot.errors import ConfigError
+from deeppot.geometry.neighbor_stat import neighbor_stat
+from deeppot.model.build import build_model
+from deeppot.model.energy_model import EnergyModel
+from deeppot.model.statistics import (
+    compute_descriptor_statistics,
+    compute_output_bias,
+    compute_parameter_statistics,
+)
+from deeppot.train.checkpoint import load_checkpoint, save_checkpoint
+from deeppot.train.lcurve import LcurveWriter
+from deeppot.train.learning_rate import ExpDecaySchedule
+from deeppot.train.loss import EnergyLoss
+
+log = logging.getLogger("deeppot")
+
+
+def batch_to_torch(batch: Dict) -> Dict:
+    """numpy batch -> torch tensors (float64 / int64); flags and counts stay Python numbers."""
+    out = {}
+    for name, value in batch.items():
+        out[name] = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+    return out
+
+
+def evaluate_batch(model: EnergyModel, batch: Dict, create_graph: bool) -> Dict[str, torch.Tensor]:
+    return model(
+        batch[keys.COORD],
+        batch[keys.ATYPE],
+        batch.get(keys.BOX),
+        batch.get(keys.FPARAM),
+        batch.get(keys.APARAM),
+        create_graph=create_graph,
+    )
+
+
+@dataclass
+class DataSet:
+    systems: List[DeepmdSystem]
+    sampler: BatchSampler
+    batch_sizes: List[int]
+
+
+def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section: str) -> DataSet:
+    paths = expand_systems(data_cfg.systems)
+    systems = [
+        DeepmdSystem.load(p, type_map, sort_atoms=True, numb_fparam=fitting_cfg.numb_fparam,
+                          numb_aparam=fitting_cfg.numb_aparam)
+        for p in paths
+    ]
+    sizes = batch_sizes(data_cfg.batch_size, [s.natoms for s in systems])
+    kept = [(s, b) for s, b in zip(systems, sizes) if b is not None]
+    if not kept:
+        raise ConfigError(f"training/{section}/batch_size: every system was filtered out; raise the filter limit")
+    systems, sizes = [s for s, _ in kept], [b for _, b in kept]
+    nbatches = [math.ceil(s.nframes / b) for s, b in zip(systems, sizes)]
+    probs = system_probabilities(nbatches, data_cfg.auto_prob, data_cfg.sys_probs)
+    return DataSet(systems, BatchSampler(systems, sizes, probs, seed), sizes)
+
+
+class Trainer:
+    def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
+                 output_dir: Path = Path(".")):
+        self.config = config
+        self.output_dir = Path(output_dir)
+        tcfg, mcfg = config.training, config.model
+        seed = tcfg.seed if tcfg.seed is not None else 0
+        self.train_data = load_dataset(tcfg.training_data, mcfg.type_map, mcfg.fitting_net, seed, "training_data")
+        self.valid_data = (
+            load_dataset(tcfg.validation_data, mcfg.type_map, mcfg.fitting_net, seed + 1, "validation_data")
+            if tcfg.validation_data is not None else None
+        )
+        checkpoint = load_checkpoint(restart or init_model) if (restart or init_model) else None
+        self.model = self._prepare_model(checkpoint)
+        lr_cfg = config.learning_rate
+        self.schedule = ExpDecaySchedule.build(
+            lr_cfg.start_lr, lr_cfg.stop_lr, tcfg.numb_steps, lr_cfg.decay_steps, lr_cfg.decay_rate,
+            lr_cfg.smooth, lr_cfg.warmup_steps, lr_cfg.warmup_start_factor,
+        )
+        lcfg = config.loss
+        self.loss = EnergyLoss(lr_cfg.start_lr, lcfg.start_pref_e, lcfg.limit_pref_e, lcfg.start_pref_f,
+                               lcfg.limit_pref_f, lcfg.start_pref_v, lcfg.limit_pref_v, lcfg.intensive_ener_virial)
+        ocfg = config.optimizer
+        optimizer_cls = torch.optim.AdamW if ocfg.type == "AdamW" else torch.optim.Adam
+        self.optimizer = optimizer_cls(
+            [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
+            betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay,
+        )
+        self.start_step = 0
+        if restart:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.train_data.sampler.load_state_dict(checkpoint["sampler"])
+            if self.valid_data is not None and checkpoint.get("valid_sampler") is not None:
+                self.valid_data.sampler.load_state_dict(checkpoint["valid_sampler"])
+            self.start_step = int(checkpoint["step"])
+
+    def _prepare_model(self, checkpoint: Optional[Dict]) -> EnergyModel:
+        mcfg = self.config.model
+        if checkpoint is not None:
+            sel = list(checkpoint["model_params"]["descriptor"]["sel"])
+            model = build_model(mcfg, sel)
+            model.load_state_dict(checkpoint["model"])
+            model.min_nbor_dist = float(checkpoint.get("min_nbor_dist", -1.0))
+            return model
+        dcfg = mcfg.descriptor
+        max_nbor, min_dist = neighbor_stat(self.train_data.systems, dcfg.rcut, len(mcfg.type_map))
+        sel = dcfg.resolve_sel([int(x) for x in max_nbor])
+        log.info("neighbor statistics: max_nbor_size %s, min_nbor_dist %.6f; sel %s", max_nbor.tolist(), min_dist, sel)
+        for t, (have, need) in enumerate(zip(sel, max_nbor)):
+            if need > have:
+                log.warning("sel[%d] = %d is smaller than the %d neighbors of type %s found in the data",
+                            t, have, need, mcfg.type_map[t])
+        model = build_model(mcfg, sel)
+        model.min_nbor_dist = min_dist
+        stat_batches = [
+            batch
+            for i, (system, bs) in enumerate(zip(self.train_data.systems, self.train_data.batch_sizes))
+            for _, batch in zip(range(mcfg.data_stat_nbatch), iter_frames(system, bs, i))
+        ]
+        compute_descriptor_statistics(model, stat_batches, mcfg.data_stat_protect)
+        compute_output_bias(model, stat_batches, mcfg.fitting_net.rcond)
+        compute_parameter_statistics(model, stat_batches, mcfg.data_stat_protect)
+        return model
+
+    def model_params(self) -> Dict:
+        """The normalized model section with the resolved sel (as DeePMD-kit's out.json)."""
+        params = self.config.model.model_dump(mode="json")
+        params["descriptor"]["sel"] = list(self.model.sel)
+        return params
+
+    def validate(self, lr: float) -> Optional[Dict[str, float]]:
+        """Metrics over numb_btch validation batches, weighted by atoms per batch."""
+        if self.valid_data is None:
+            return None
+        totals: Dict[str, float] = {}
+        weight = 0
+        for _ in range(self.config.training.validation_data.numb_btch):
+            batch = batch_to_torch(self.valid_data.sampler.next_batch())
+            _, metrics = self.loss(evaluate_batch(self.model, batch, False), batch, batch["natoms"], lr)
+            for name, value in metrics.items():
+                totals[name] = totals.get(name, 0.0) + value * batch["natoms"]
+            weight += batch["natoms"]
+        return {name: value / weight for name, value in totals.items()}
+
+    def save(self, step: int) -> Path:
+        tcfg = self.config.training
+        state = {
+            "model_params": self.model_params(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": step,
+            "sampler": self.train_data.sampler.state_dict(),
+            "valid_sampler": self.valid_data.sampler.state_dict() if self.valid_data else None,
+            "min_nbor_dist": self.model.min_nbor_dist,
+        }
+        directory = self.output_dir / (tcfg.save_dir or ".")
+        return save_checkpoint(state, directory, tcfg.save_ckpt, step, tcfg.max_ckpt_keep)
+
+    def run(self) -> None:
+        tcfg = self.config.training
+        metric_names = ["rmse"] + [n for n, on in (("rmse_e", self.loss.has_e), ("rmse_f", self.loss.has_f),
+                                                   ("rmse_v", self.loss.has_v)) if on]
+        lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, metric_names, self.valid_data is not None,
+                              restart_step=self.start_step if self.start_step > 0 else None)
+        self.model.train()
+        started, last_time = time.time(), time.time()
+        try:
+            for step_id in range(self.start_step, tcfg.numb_steps):
+                lr = self.schedule.value(step_id)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                batch = batch_to_torch(self.train_data.sampler.next_batch())
+                pred = evaluate_batch(self.model, batch, create_graph=True)
+                loss, train_metrics = self.loss(pred, batch, batch["natoms"], lr)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tcfg.gradient_max_norm:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), tcfg.gradient_max_norm)
+                self.optimizer.step()
+                step = step_id + 1
+                if step == 1 or step % tcfg.disp_freq == 0:
+                    valid_metrics = self.validate(lr)
+                    lcurve.write(step, train_metrics, valid_metrics, lr)
+                    now = time.time()
+                    done = step - self.start_step
+                    eta = (now - started) / done * (tcfg.numb_steps - step)
+                    log.info("step %d/%d: trn rmse %.3e%s, lr %.1e, %.2f s since last, ETA %s", step,
+                             tcfg.numb_steps, train_metrics["rmse"],
+                             "" if valid_metrics is None else ", val rmse %.3e" % valid_metrics["rmse"],
+                             lr, now - last_time, _format_duration(eta))
+                    last_time = now
+                if step % tcfg.save_freq == 0 or step == tcfg.numb_steps:
+                    path = self.save(step)
+                    log.info("saved checkpoint %s", path)
+        finally:
+            lcurve.close()
+        log.info("training finished in %s", _format_duration(time.time() - started))
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def write_out_json(trainer: Trainer, path: Path) -> None:
+    """The normalized input with sel resolved, as DeePMD-kit's out.json."""
+    data = trainer.config.normalized()
+    data["model"] = trainer.model_params()
+    Path(path).write_text(json.dumps(data, indent=4) + "\n")
+
