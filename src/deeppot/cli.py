@@ -21,9 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deeppot v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from deeppot.commands import train
+    from deeppot.commands import freeze, test, train
 
-    for module in (train,):
+    for module in (train, freeze, test):
         command = module.add_parser(sub)
         _add_common(command)
     return parser

@@ -1,0 +1,29 @@
+"""``deeppot test -m model.pth -s system -n 100 [-d detail]``."""
+
+import argparse
+
+from deeppot.infer.model_test import run_test
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "test",
+        help="errors of a frozen model on labeled data, as 'dp test'",
+        description="Print energy, force and virial MAE/RMSE of a frozen model on data systems and "
+        "optionally write dp-test-style detail files.",
+    )
+    parser.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model file (default frozen_model.pth)")
+    parser.add_argument("-s", "--system", default=".", help="a data system, or a folder searched recursively")
+    parser.add_argument("-n", "--numb-test", type=int, default=0, help="frames tested per system (0 = all)")
+    parser.add_argument("-r", "--rand-seed", type=int, default=None, help="seed of --shuffle-test")
+    parser.add_argument("--shuffle-test", action="store_true", help="test frames in random order")
+    parser.add_argument("-d", "--detail-file", default=None,
+                        help="prefix P of detail files P.e.out, P.e_peratom.out, P.f.out, P.v.out, P.v_peratom.out")
+    parser.add_argument("-a", "--atomic", action="store_true", help="also write atomic energies (P.ae.out)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    run_test(args.model, args.system, args.numb_test, args.rand_seed, args.shuffle_test, args.detail_file,
+             args.atomic)

@@ -1,0 +1,1 @@
+"""Freezing a trained model into one self-contained file."""

@@ -1,0 +1,159 @@
+"""The frozen model file (``.pth``): a TorchScript archive loadable from C++ (libtorch) without Python.
+
+Inside:
+- the scripted :class:`FrozenEnergyModel`, whose ``forward`` is the MD-engine entry point
+  ``forward_lower(extended_coord, extended_atype, nlist, mapping, fparam, aparam, do_atomic_virial)``
+  and which exports ``get_rcut``, ``get_type_map``, ``get_sel``, ``get_ntypes``, ``get_dim_fparam``,
+  ``get_dim_aparam``;
+- extra file ``deeppot/model.json``: format version, type_map, rcut, sel, min_nbor_dist, the model
+  section of input.json and DeePMD-kit's serialized model dict with every array replaced by the name
+  of an entry in
+- extra file ``deeppot/variables.npz``: those arrays (numpy .npz, no pickle).
+Python reads the dict back and rebuilds the eager model; C++ runs the scripted module.
+"""
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot import __version__
+from deeppot.errors import ModelFileError
+from deeppot.model.energy_model import EnergyModel
+from deeppot.train.checkpoint import atomic_write
+
+FORMAT_VERSION = 1
+JSON_ENTRY = "deeppot/model.json"
+ARRAYS_ENTRY = "deeppot/variables.npz"
+
+
+class FrozenEnergyModel(nn.Module):
+    """TorchScript face of an EnergyModel for MD engines."""
+
+    def __init__(self, model: EnergyModel):
+        super().__init__()
+        self.model = model
+        self.rcut = float(model.rcut)
+        self.type_map: List[str] = list(model.type_map)
+        self.sel: List[int] = list(model.sel)
+        self.dim_fparam = int(model.fitting.numb_fparam)
+        self.dim_aparam = int(model.fitting.numb_aparam)
+
+    def forward(
+        self,
+        extended_coord: torch.Tensor,
+        extended_atype: torch.Tensor,
+        nlist: torch.Tensor,
+        mapping: Optional[torch.Tensor] = None,
+        fparam: Optional[torch.Tensor] = None,
+        aparam: Optional[torch.Tensor] = None,
+        do_atomic_virial: bool = False,
+    ) -> Dict[str, torch.Tensor]:
+        return self.model.forward_lower(extended_coord, extended_atype, nlist, mapping, fparam, aparam, do_atomic_virial)
+
+    @torch.jit.export
+    def get_rcut(self) -> float:
+        return self.rcut
+
+    @torch.jit.export
+    def get_type_map(self) -> List[str]:
+        return self.type_map
+
+    @torch.jit.export
+    def get_sel(self) -> List[int]:
+        return self.sel
+
+    @torch.jit.export
+    def get_ntypes(self) -> int:
+        return len(self.type_map)
+
+    @torch.jit.export
+    def get_dim_fparam(self) -> int:
+        return self.dim_fparam
+
+    @torch.jit.export
+    def get_dim_aparam(self) -> int:
+        return self.dim_aparam
+
+
+def _split_arrays(node, arrays: Dict[str, np.ndarray]):
+    """Replace every numpy array in a nested dict/list by a reference string; collect the arrays."""
+    if isinstance(node, np.ndarray):
+        name = f"array_{len(arrays):04d}"
+        arrays[name] = node
+        return {"@ndarray": name}
+    if isinstance(node, dict):
+        return {k: _split_arrays(v, arrays) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_split_arrays(v, arrays) for v in node]
+    return node
+
+
+def _join_arrays(node, arrays):
+    if isinstance(node, dict):
+        if set(node) == {"@ndarray"}:
+            return np.asarray(arrays[node["@ndarray"]])
+        return {k: _join_arrays(v, arrays) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_join_arrays(v, arrays) for v in node]
+    return node
+
+
+def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
+    """Script ``model`` and write it with its serialized dict to ``path`` (atomically)."""
+    arrays: Dict[str, np.ndarray] = {}
+    meta = {
+        "format": "deeppot-frozen-model",
+        "format_version": FORMAT_VERSION,
+        "software": "deeppot",
+        "version": __version__,
+        "type_map": list(model.type_map),
+        "rcut": float(model.rcut),
+        "sel": list(model.sel),
+        "min_nbor_dist": float(model.min_nbor_dist),
+        "model_def_script": model_params,
+        "model": _split_arrays(model.serialize(), arrays),
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated in torch 2.13
+        scripted = torch.jit.script(FrozenEnergyModel(model.eval()))
+    extra = {JSON_ENTRY: json.dumps(meta), ARRAYS_ENTRY: buffer.getvalue()}
+    atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+
+
+def read_model_file(path: Path) -> Tuple[Dict, torch.jit.ScriptModule]:
+    """Metadata (with the serialized model dict, arrays restored) and the scripted module."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found; freeze a checkpoint with 'deeppot freeze -o {path.name}'")
+    extra = {JSON_ENTRY: "", ARRAYS_ENTRY: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a frozen deeppot model ({exc.__class__.__name__}); "
+                             "make one with 'deeppot freeze'") from None
+    if not extra[JSON_ENTRY]:
+        raise ModelFileError(f"{path}: a TorchScript file without deeppot metadata; make one with 'deeppot freeze'")
+    meta = json.loads(extra[JSON_ENTRY])
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: written by a newer deeppot (format {meta['format_version']}); upgrade deeppot")
+    with np.load(io.BytesIO(extra[ARRAYS_ENTRY]), allow_pickle=False) as arrays:
+        meta["model"] = _join_arrays(meta["model"], {k: arrays[k] for k in arrays.files})
+    return meta, scripted
+
+
+def load_model(path: Path) -> Tuple[EnergyModel, Dict]:
+    """The eager model rebuilt from a frozen file, and the file's metadata."""
+    meta, _ = read_model_file(path)
+    model = EnergyModel.deserialize(meta["model"])
+    model.min_nbor_dist = meta.get("min_nbor_dist", -1.0)
+    return model.eval(), meta

@@ -1,0 +1,123 @@
+"""``deeppot test``: errors of a frozen model on labeled systems, and ``dp test``-style detail files."""
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from deeppot.data import DeepmdSystem, expand_systems
+from deeppot.infer.deep_pot import DeepPot
+
+log = logging.getLogger("deeppot")
+
+REPORT = (
+    ("mae_e", "Energy MAE         : {:e} eV"),
+    ("rmse_e", "Energy RMSE        : {:e} eV"),
+    ("mae_ea", "Energy MAE/Natoms  : {:e} eV"),
+    ("rmse_ea", "Energy RMSE/Natoms : {:e} eV"),
+    ("mae_f", "Force  MAE         : {:e} eV/Å"),
+    ("rmse_f", "Force  RMSE        : {:e} eV/Å"),
+    ("mae_v", "Virial MAE         : {:e} eV"),
+    ("rmse_v", "Virial RMSE        : {:e} eV"),
+    ("mae_va", "Virial MAE/Natoms  : {:e} eV"),
+    ("rmse_va", "Virial RMSE/Natoms : {:e} eV"),
+)
+
+
+def _mae_rmse(diff: np.ndarray):
+    return float(np.mean(np.abs(diff))), float(np.sqrt(np.mean(diff**2)))
+
+
+def _save(path: Path, data: np.ndarray, header: str, append: bool) -> None:
+    write_header = not (append and path.exists() and path.stat().st_size > 0)
+    with path.open("a" if append else "w", encoding="utf-8") as handle:
+        np.savetxt(handle, data, header=header if write_header else "")
+
+
+def test_system(
+    dp: DeepPot, system: DeepmdSystem, numb_test: int, rng: Optional[np.random.Generator],
+    detail: Optional[str], append: bool, atomic: bool,
+) -> Dict[str, tuple]:
+    """Errors on one system as {name: (value, weight)} and, with ``detail``, the detail files."""
+    frames = np.arange(system.nframes)
+    if rng is not None:
+        rng.shuffle(frames)
+    if numb_test > 0:
+        frames = frames[:numb_test]
+    nframes, natoms = len(frames), system.natoms
+    coord = system.coord[frames]
+    box = None if system.box is None else system.box[frames].reshape(nframes, 9)
+    fparam = None if system.fparam is None else system.fparam[frames]
+    aparam = None if system.aparam is None else system.aparam[frames]
+    out = dp.eval(coord, box, system.atype, atomic=atomic, fparam=fparam, aparam=aparam)
+    energy, force, virial = out[0].reshape(-1), out[1], out[2]
+    errors: Dict[str, tuple] = {}
+    if system.energy is not None:
+        mae, rmse = _mae_rmse(energy - system.energy[frames])
+        errors.update(mae_e=(mae, nframes), rmse_e=(rmse, nframes),
+                      mae_ea=(mae / natoms, nframes), rmse_ea=(rmse / natoms, nframes))
+    if system.force is not None:
+        mae, rmse = _mae_rmse(force - system.force[frames])
+        errors.update(mae_f=(mae, force.size), rmse_f=(rmse, force.size))
+    if system.virial is not None and system.pbc:
+        mae, rmse = _mae_rmse(virial - system.virial[frames])
+        errors.update(mae_v=(mae, nframes), rmse_v=(rmse, nframes),
+                      mae_va=(mae / natoms, nframes), rmse_va=(rmse / natoms, nframes))
+    log.info("# number of test data : %d", nframes)
+    for key, text in REPORT:
+        if key in errors:
+            log.info(text.format(errors[key][0]))
+    if detail:
+        _write_detail(Path(detail), system, frames, energy, force, virial, out, atomic, append)
+    return errors
+
+
+def _write_detail(prefix: Path, system, frames, energy, force, virial, out, atomic, append):
+    name, natoms = system.path, system.natoms
+    ref_e = system.energy[frames] if system.energy is not None else np.zeros_like(energy)
+    pe = np.stack([ref_e, energy], axis=1)
+    _save(prefix.with_suffix(".e.out"), pe, f"{name}: data_e pred_e", append)
+    _save(prefix.with_suffix(".e_peratom.out"), pe / natoms, f"{name}: data_e pred_e", append)
+    ref_f = system.force[frames] if system.force is not None else np.zeros_like(force)
+    pf = np.concatenate([ref_f.reshape(-1, 3), force.reshape(-1, 3)], axis=1)
+    _save(prefix.with_suffix(".f.out"), pf, f"{name}: data_fx data_fy data_fz pred_fx pred_fy pred_fz", append)
+    if system.pbc:
+        ref_v = system.virial[frames] if system.virial is not None else np.zeros_like(virial)
+        pv = np.concatenate([ref_v.reshape(-1, 9), virial.reshape(-1, 9)], axis=1)
+        comps = ["xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz"]
+        header = f"{name}: " + " ".join([f"data_v{c}" for c in comps] + [f"pred_v{c}" for c in comps])
+        _save(prefix.with_suffix(".v.out"), pv, header, append)
+        _save(prefix.with_suffix(".v_peratom.out"), pv / natoms, header, append)
+    if atomic:
+        _save(prefix.with_suffix(".ae.out"), out[3].reshape(-1, 1), f"{name}: pred_atom_energy", append)
+
+
+def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], shuffle: bool,
+             detail: Optional[str], atomic: bool) -> Dict[str, float]:
+    """Test ``model`` on every system found under ``system``; returns the weighted-average errors."""
+    dp = DeepPot(model)
+    paths = expand_systems(system)
+    rng = np.random.default_rng(rand_seed) if shuffle else None
+    totals: Dict[str, List[tuple]] = {}
+    for index, path in enumerate(paths):
+        data = DeepmdSystem.load(path, dp.get_type_map(), numb_fparam=dp.get_dim_fparam(),
+                                 numb_aparam=dp.get_dim_aparam())
+        log.info("# ---------------output of deeppot test---------------")
+        log.info("# testing system : %s", path)
+        errors = test_system(dp, data, numb_test, rng, detail, index > 0, atomic)
+        for key, value in errors.items():
+            totals.setdefault(key, []).append(value)
+    average = {}
+    for key, values in totals.items():
+        weights = np.array([w for _, w in values], dtype=float)
+        vals = np.array([v for v, _ in values])
+        average[key] = float(np.sqrt(np.sum(vals**2 * weights) / weights.sum())) if key.startswith("rmse") \
+            else float(np.sum(vals * weights) / weights.sum())
+    if len(paths) > 1:
+        log.info("# ----------weighted average of errors-----------")
+        log.info("# number of systems : %d", len(paths))
+        for key, text in REPORT:
+            if key in average:
+                log.info(text.format(average[key]))
+    return average
