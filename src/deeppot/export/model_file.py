@@ -121,11 +121,11 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated in torch 2.13
-        scripted = torch.jit.script(FrozenEnergyModel(model.eval()))
     extra = {JSON_ENTRY: json.dumps(meta), ARRAYS_ENTRY: buffer.getvalue()}
-    atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.13
+        scripted = torch.jit.script(FrozenEnergyModel(model.eval()))
+        atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
 
 
 def read_model_file(path: Path) -> Tuple[Dict, torch.jit.ScriptModule]:

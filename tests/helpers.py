@@ -1,0 +1,32 @@
+"""Shared test helpers: paths to the shared data and small training inputs."""
+
+import copy
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+WATER = DATA / "water"
+
+
+def load_example(name: str) -> dict:
+    return json.loads((ROOT / "examples" / name / "input.json").read_text())
+
+
+def small_water_input(numb_steps: int = 4, disp_freq: int = 2, save_freq: int = 2) -> dict:
+    """The water example with a small network, absolute data paths and few steps."""
+    config = copy.deepcopy(load_example("water"))
+    config["model"]["descriptor"].update(neuron=[4, 8, 16], axis_neuron=4)
+    config["model"]["fitting_net"].update(neuron=[16, 16])
+    config["model"]["data_stat_nbatch"] = 2
+    training = config["training"]
+    training["training_data"]["systems"] = [str(WATER / f"data_{i}") for i in range(3)]
+    training["validation_data"]["systems"] = [str(WATER / "data_3")]
+    training.update(numb_steps=numb_steps, disp_freq=disp_freq, save_freq=save_freq)
+    return config
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=2))
+    return path

@@ -1,0 +1,115 @@
+"""Training behaviour: restart equivalence, init-model, learning, checkpoints, freeze round trip."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deeppot.cli import main
+from deeppot.config import validate_input
+from deeppot.data import DeepmdSystem
+from deeppot.infer import DeepPot
+from deeppot.train.checkpoint import load_checkpoint
+from deeppot.train.trainer import Trainer
+from helpers import WATER, small_water_input, write_json
+
+
+def run_cli(*argv):
+    return main([str(a) for a in argv])
+
+
+def data_rows(path):
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
+def test_restart_reproduces_uninterrupted_run(tmp_path, monkeypatch):
+    config = small_water_input(numb_steps=6, disp_freq=1, save_freq=3)
+    full, part = tmp_path / "full", tmp_path / "part"
+    for folder in (full, part):
+        folder.mkdir()
+    monkeypatch.chdir(full)
+    write_json(full / "input.json", config)
+    assert run_cli("train", "input.json") == 0
+
+    monkeypatch.chdir(part)
+    interrupted = small_water_input(numb_steps=6, disp_freq=1, save_freq=3)
+    write_json(part / "input.json", interrupted)
+    trainer = Trainer(validate_input(interrupted))
+    # simulate a kill after step 4: rows 5 exist in lcurve but the last checkpoint is step 3
+    trainer.config.training.numb_steps = 6
+    original_save = trainer.save
+
+    def stop_after_four(step):
+        original_save(step)
+        if step == 3:
+            raise KeyboardInterrupt
+
+    trainer.save = stop_after_four
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert len(data_rows(part / "lcurve.out")) == 3
+    assert run_cli("train", "input.json", "--restart", "model.ckpt-3.pt") == 0
+    assert data_rows(part / "lcurve.out") == data_rows(full / "lcurve.out")
+    a = load_checkpoint(str(full / "model.ckpt-6.pt"))["model"]
+    b = load_checkpoint(str(part / "model.ckpt-6.pt"))["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_model_starts_at_step_zero_from_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "input.json", small_water_input(numb_steps=2, disp_freq=1, save_freq=2))
+    assert run_cli("train", "input.json") == 0
+    trained = load_checkpoint("model.ckpt-2.pt")["model"]
+    trainer = Trainer(validate_input(small_water_input(numb_steps=2)), init_model="model.ckpt-2.pt")
+    assert trainer.start_step == 0
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], trained[k]) for k in trained)
+
+
+def test_training_lowers_validation_force_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = small_water_input(numb_steps=150, disp_freq=150, save_freq=150)
+    config["learning_rate"].update(start_lr=0.005, stop_lr=1e-4, decay_steps=50)
+    trainer = Trainer(validate_input(config))
+    system = DeepmdSystem.load(str(WATER / "data_3"), ["O", "H"])
+
+    def force_rmse():
+        out = trainer.model(torch.from_numpy(system.coord[:10]), torch.from_numpy(system.atype),
+                            torch.from_numpy(system.box[:10]))
+        return float(np.sqrt(np.mean((out["force"].numpy() - system.force[:10]) ** 2)))
+
+    before = force_rmse()
+    trainer.run()
+    after = force_rmse()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_checkpoint_retention_and_pointer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = small_water_input(numb_steps=4, disp_freq=4, save_freq=1)
+    config["training"]["max_ckpt_keep"] = 2
+    write_json(tmp_path / "input.json", config)
+    assert run_cli("train", "input.json") == 0
+    assert sorted(p.name for p in tmp_path.glob("model.ckpt-*.pt")) == ["model.ckpt-3.pt", "model.ckpt-4.pt"]
+    assert (tmp_path / "checkpoint").read_text().strip() == "model.ckpt-4.pt"
+    assert (tmp_path / "model.ckpt.pt").resolve().name == "model.ckpt-4.pt"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_frozen_model_matches_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "input.json", small_water_input(numb_steps=2, disp_freq=2, save_freq=2))
+    assert run_cli("train", "input.json") == 0
+    assert run_cli("freeze", "-c", "model.ckpt-2.pt", "-o", "frozen") == 0
+    dp = DeepPot(tmp_path / "frozen.pth")
+    assert dp.get_type_map() == ["O", "H"] and dp.get_rcut() == 6.0
+    system = DeepmdSystem.load(str(WATER / "data_3"), ["O", "H"])
+    energy, force, virial = dp.eval(system.coord[:2], system.box[:2].reshape(2, 9), system.atype)
+    trainer = Trainer(validate_input(small_water_input(numb_steps=2)), init_model="model.ckpt-2.pt")
+    out = trainer.model(torch.from_numpy(system.coord[:2]), torch.from_numpy(system.atype),
+                        torch.from_numpy(system.box[:2]))
+    np.testing.assert_allclose(energy[:, 0], out["energy"].detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(force, out["force"].numpy(), rtol=0, atol=1e-12)
+    meta = json.loads(json.dumps(dp.metadata["model_def_script"]))
+    assert meta["descriptor"]["sel"] == [46, 92]
