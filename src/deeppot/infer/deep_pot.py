@@ -67,7 +67,7 @@ class DeepPot:
             part = slice(start, start + frames_per_call)
 
             def tensor(array):
-                return None if array is None else torch.from_numpy(np.ascontiguousarray(array[part]))
+                return None if array is None else torch.from_numpy(np.array(array[part]))
 
             out = self.model(
                 tensor(coords), tensor(atom_types), tensor(cells), tensor(fparam), tensor(aparam),

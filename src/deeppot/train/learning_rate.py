@@ -36,6 +36,8 @@ class ExpDecaySchedule:
         warmup_start_factor: float = 0.0,
     ) -> "ExpDecaySchedule":
         decay_span = numb_steps - warmup_steps
+        if decay_rate is None and decay_span <= 0:  # nothing to decay over (numb_steps 0)
+            decay_rate = 1.0
         if decay_rate is None:
             if decay_steps >= decay_span:
                 decay_steps = 100 if decay_span // 10 > 100 else decay_span // 100 + 1

@@ -1,0 +1,67 @@
+"""Fixtures for the physics checks: small float64 models and frames (see deeppot_test_models.py)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from deeppot_test_models import cluster_frame, make_model, periodic_frame, triclinic_box  # noqa: E402
+
+RCUT = 4.0
+
+# model variants exercised by the physics checks (keyword arguments of make_model)
+MODEL_VARIANTS = {
+    "one_side": {},
+    "two_side_resnet_dt": {"type_one_side": False, "resnet_dt": True, "seed": 5},
+    "desc_exclude_types": {"exclude_types": [[0, 1]], "seed": 9},
+    "model_exclusions": {"pair_exclude_types": [[1, 1]], "atom_exclude_types": [0], "seed": 13},
+    "gelu": {"activation_function": "gelu", "type_one_side": False, "seed": 17},
+}
+
+
+@pytest.fixture(scope="session")
+def models():
+    """Variant name -> model (built once per session)."""
+    return {name: make_model(rcut=RCUT, **kwargs) for name, kwargs in MODEL_VARIANTS.items()}
+
+
+@pytest.fixture(params=sorted(MODEL_VARIANTS))
+def model(request, models):
+    return models[request.param]
+
+
+@pytest.fixture(scope="session")
+def periodic_system():
+    """20 atoms, 2 types, triclinic ~8.6 A cell (rcut 4 < half the face distances)."""
+    return periodic_frame(20, seed=0, box=triclinic_box((8.6, 8.4, 8.8), (0.6, -0.4, 0.3)))
+
+
+@pytest.fixture(scope="session")
+def small_cell_system():
+    """5 atoms in a ~5 A cell: rcut exceeds half the box, so atoms see their own periodic images."""
+    return periodic_frame(5, seed=1, box=triclinic_box((5.0, 4.8, 5.2), (0.3, -0.2, 0.4)))
+
+
+@pytest.fixture(scope="session")
+def tiny_cell_system():
+    """2 atoms in a ~3.4 A cell: rcut exceeds the cell length (two shells of images)."""
+    return periodic_frame(2, seed=1, box=triclinic_box((3.4, 3.3, 3.6), (0.3, -0.2, 0.4)))
+
+
+@pytest.fixture(scope="session")
+def cluster_system():
+    """12-atom non-periodic cluster."""
+    return cluster_frame(12, seed=0, size=4.5)
+
+
+def assert_sel_not_exceeded(model, coord, atype, box):
+    """The checks assume no neighbor truncation (truncation makes E discontinuous by design)."""
+    from deeppot.geometry.neighbors import max_neighbor_counts
+
+    counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype), model.rcut, model.ntypes)
+    assert np.all(counts <= np.asarray(model.sel)), (counts, model.sel)

@@ -1,0 +1,206 @@
+"""Shared factory of small, fast se_e2_a energy models and random test frames (float64).
+
+Used by tests/physics and tests/reference (the latter puts this directory on sys.path in its conftest).
+Normalisation statistics and biases are set to random, non-trivial values so that every term of the
+model (davg/dstd, padded slots, fitting bias, out_bias, fparam/aparam statistics) is exercised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from deeppot.descriptor.se_e2_a import DescriptorSeA
+from deeppot.fitting.energy import EnergyFitting
+from deeppot.model.energy_model import EnergyModel
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def make_model(
+    ntypes: int = 2,
+    rcut: float = 4.0,
+    rcut_smth: float = 1.0,
+    sel: Sequence[int] = (24, 24),
+    neuron: Sequence[int] = (4, 8, 16),
+    axis_neuron: int = 4,
+    fitting_neuron: Sequence[int] = (16, 16),
+    type_one_side: bool = True,
+    resnet_dt: bool = False,
+    fitting_resnet_dt: bool = True,
+    exclude_types: Optional[List[List[int]]] = None,
+    atom_exclude_types: Optional[List[int]] = None,
+    pair_exclude_types: Optional[List[List[int]]] = None,
+    activation_function: str = "tanh",
+    numb_fparam: int = 0,
+    numb_aparam: int = 0,
+    type_map: Optional[List[str]] = None,
+    seed: int = 1,
+) -> EnergyModel:
+    """A float64 EnergyModel with random weights, random (rotation-invariant) davg/dstd and random biases.
+
+    davg is [avg_r, 0, 0, 0] and dstd [std_r, std_a, std_a, std_a] per center type, constant over slots,
+    as DeePMD-kit's statistics produce: anything else would break rotation invariance.
+    """
+    descriptor = DescriptorSeA(
+        ntypes=ntypes,
+        rcut=rcut,
+        rcut_smth=rcut_smth,
+        sel=list(sel),
+        neuron=list(neuron),
+        axis_neuron=axis_neuron,
+        activation_function=activation_function,
+        resnet_dt=resnet_dt,
+        type_one_side=type_one_side,
+        exclude_types=exclude_types,
+        precision="float64",
+        seed=seed,
+    )
+    fitting = EnergyFitting(
+        ntypes=ntypes,
+        dim_descrpt=descriptor.dim_out,
+        neuron=list(fitting_neuron),
+        resnet_dt=fitting_resnet_dt,
+        numb_fparam=numb_fparam,
+        numb_aparam=numb_aparam,
+        activation_function=activation_function,
+        precision="float64",
+        seed=seed + 1000,
+    )
+    if type_map is None:
+        type_map = ["O", "H", "C", "N"][:ntypes] if ntypes <= 4 else [f"T{k}" for k in range(ntypes)]
+    model = EnergyModel(
+        descriptor,
+        fitting,
+        type_map,
+        atom_exclude_types=atom_exclude_types,
+        pair_exclude_types=pair_exclude_types,
+    )
+    gen = torch.Generator().manual_seed(seed + 2000)
+
+    def uniform(shape, lo, hi):
+        return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
+
+    nnei = descriptor.nnei
+    with torch.no_grad():
+        davg = torch.zeros(ntypes, nnei, 4, dtype=torch.float64)
+        davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
+        dstd = torch.ones(ntypes, nnei, 4, dtype=torch.float64)
+        dstd[:, :, 0] = uniform((ntypes, 1), 0.1, 0.5)
+        dstd[:, :, 1:] = uniform((ntypes, 1, 1), 0.05, 0.3)
+        descriptor.davg.copy_(davg)
+        descriptor.dstd.copy_(dstd)
+        model.out_bias.copy_(uniform(model.out_bias.shape, -3.0, 3.0))
+        fitting.bias_atom_e.copy_(uniform(fitting.bias_atom_e.shape, -0.5, 0.5))
+        if numb_fparam:
+            fitting.fparam_avg.copy_(uniform((numb_fparam,), -1.0, 1.0))
+            fitting.fparam_inv_std.copy_(uniform((numb_fparam,), 0.5, 2.0))
+        if numb_aparam:
+            fitting.aparam_avg.copy_(uniform((numb_aparam,), -1.0, 1.0))
+            fitting.aparam_inv_std.copy_(uniform((numb_aparam,), 0.5, 2.0))
+    model.eval()
+    return model
+
+
+# --------------------------------------------------------------------------- frames
+def random_positions(n: int, low: np.ndarray, high: np.ndarray, min_dist: float, rng, box=None) -> np.ndarray:
+    """n points uniform in [low, high) with pairwise (minimum-image, if box) distance >= min_dist."""
+    pts: List[np.ndarray] = []
+    inv = None if box is None else np.linalg.inv(box)
+    for _ in range(100000):
+        p = low + (high - low) * rng.random(3)
+        ok = True
+        for q in pts:
+            d = p - q
+            if box is not None:
+                s = d @ inv
+                d = (s - np.round(s)) @ box
+            if np.linalg.norm(d) < min_dist:
+                ok = False
+                break
+        if ok:
+            pts.append(p)
+            if len(pts) == n:
+                return np.array(pts)
+    raise RuntimeError("could not place atoms")
+
+
+def triclinic_box(lengths=(9.0, 8.6, 9.3), tilt=(0.6, -0.4, 0.3)) -> np.ndarray:
+    """Rows a, b, c of a slightly skewed cell (Angstrom)."""
+    a, b, c = lengths
+    return np.array([[a, 0.0, 0.0], [tilt[0], b, 0.0], [tilt[1], tilt[2], c]])
+
+
+def periodic_frame(natoms: int = 16, seed: int = 0, box: Optional[np.ndarray] = None, min_dist: float = 1.0):
+    """(coord N x 3, atype N, box 3 x 3) with atoms anywhere in the (possibly small) triclinic cell."""
+    rng = np.random.default_rng(seed)
+    box = triclinic_box() if box is None else np.asarray(box, dtype=np.float64)
+    inv = np.linalg.inv(box)
+    pts: List[np.ndarray] = []
+    while len(pts) < natoms:  # rejection with the minimum-image distance
+        p = rng.random(3) @ box
+        ok = True
+        for q in pts:
+            s = (p - q) @ inv
+            if np.linalg.norm((s - np.round(s)) @ box) < min_dist:
+                ok = False
+                break
+        if ok:
+            pts.append(p)
+    coord = np.array(pts)
+    atype = np.array([k % 2 for k in range(natoms)], dtype=np.int64)
+    rng.shuffle(atype)
+    return coord, atype, box
+
+
+def cluster_frame(natoms: int = 12, seed: int = 0, size: float = 5.0, min_dist: float = 1.0):
+    """(coord N x 3, atype N) of a compact non-periodic cluster."""
+    rng = np.random.default_rng(seed)
+    coord = random_positions(natoms, np.zeros(3), np.full(3, size), min_dist, rng)
+    atype = np.array([k % 2 for k in range(natoms)], dtype=np.int64)
+    rng.shuffle(atype)
+    return coord, atype
+
+
+def load_water(nframes: int = 2):
+    """First frames of water/data_0: coord nf x 192 x 3, atype 192, box nf x 3 x 3."""
+    root = DATA_DIR / "water" / "data_0"
+    atype = np.loadtxt(root / "type.raw", dtype=np.int64).reshape(-1)
+    coord = np.load(root / "set.000" / "coord.npy")[:nframes].reshape(nframes, -1, 3)
+    box = np.load(root / "set.000" / "box.npy")[:nframes].reshape(nframes, 3, 3)
+    return coord, atype, box
+
+
+def load_nopbc(system: str = "C3H3O4", nframes: int = 2):
+    """First frames of a nopbc_cho molecule: coord nf x N x 3, atype N, type_map."""
+    root = DATA_DIR / "nopbc_cho" / system
+    assert (root / "nopbc").exists()
+    atype = np.loadtxt(root / "type.raw", dtype=np.int64).reshape(-1)
+    type_map = (root / "type_map.raw").read_text().split()
+    coord = np.load(root / "set.000" / "coord.npy")[:nframes].reshape(nframes, -1, 3)
+    return coord, atype, type_map
+
+
+def evaluate(model: EnergyModel, coord, atype, box=None, fparam=None, aparam=None, atomic_virial=False):
+    """Run model.forward on one frame (N x 3) or several (nf x N x 3); returns numpy arrays."""
+    coord = np.asarray(coord, dtype=np.float64)
+    single = coord.ndim == 2
+    if single:
+        coord = coord[None]
+        box = None if box is None else np.asarray(box)[None]
+    nf = coord.shape[0]
+    out = model(
+        torch.from_numpy(coord),
+        torch.as_tensor(np.asarray(atype), dtype=torch.int64),
+        None if box is None else torch.from_numpy(np.asarray(box, dtype=np.float64).reshape(nf, 3, 3)),
+        fparam=None if fparam is None else torch.as_tensor(fparam, dtype=torch.float64),
+        aparam=None if aparam is None else torch.as_tensor(aparam, dtype=torch.float64),
+        do_atomic_virial=atomic_virial,
+    )
+    res = {k: v.detach().cpu().numpy() for k, v in out.items()}
+    if single:
+        res = {k: v[0] for k, v in res.items()}
+    return res
