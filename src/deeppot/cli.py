@@ -21,9 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deeppot v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from deeppot.commands import freeze, test, train
+    from deeppot.commands import convert, freeze, neighbor_stat, test, train
 
-    for module in (train, freeze, test):
+    for module in (train, freeze, test, convert, neighbor_stat):
         command = module.add_parser(sub)
         _add_common(command)
     return parser

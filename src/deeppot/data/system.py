@@ -1,19 +1,26 @@
-"""One DeePMD-kit data system in the deepmd/npy layout.
+"""One DeePMD-kit data system in the deepmd/npy or deepmd/hdf5 layout.
 
 A system is a folder holding ``type.raw`` (one integer type per atom), an optional
 ``type_map.raw`` (element names, one per line), an optional empty ``nopbc`` file, and one or
 more ``set.*`` folders of ``.npy`` arrays whose first axis is the frame. Units: Angstrom, eV,
 eV/Angstrom; the virial is in eV. Every array is returned in float64.
+
+An HDF5 group ``file.h5#/group`` with the same entries as datasets is read the same way: the
+loader sees either through a small store (``FolderStore`` here, ``H5Store`` in
+:mod:`deeppot.data.hdf5`) and validates both with the same code.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from deeppot import keys
+from deeppot.data.hdf5 import open_h5_store, split_h5_path
 from deeppot.errors import DataError
 
 # |det(box)| below this volume (Angstrom^3) counts as a singular cell.
@@ -21,6 +28,70 @@ _MIN_CELL_VOLUME = 1e-6
 
 # Optional label files; each must be in every set or in none.
 _LABEL_FILES = (keys.ENERGY, keys.FORCE, keys.VIRIAL)
+
+
+class Store(Protocol):
+    """Read access to the entries of one system, named relative to it (``"set.000/coord.npy"``).
+
+    ``name`` is the system's path for messages and ``DeepmdSystem.path``.
+    """
+
+    name: str
+
+    def where(self, entry: str) -> str:
+        """The full name of ``entry`` for messages."""
+
+    def has(self, entry: str) -> bool:
+        """Whether the file (or dataset) ``entry`` exists."""
+
+    def set_names(self) -> list[str]:
+        """Names of the ``set.*`` entries, sorted."""
+
+    def read_tokens(self, entry: str) -> list[str]:
+        """The whitespace-separated tokens of a ``.raw`` entry."""
+
+    def read_array(self, entry: str) -> np.ndarray:
+        """A numeric array entry (memory-mapped where possible); DataError if unreadable."""
+
+
+class FolderStore:
+    """A deepmd/npy system folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.name = str(root)
+
+    def where(self, entry: str) -> str:
+        return str(self.root / entry)
+
+    def has(self, entry: str) -> bool:
+        return (self.root / entry).is_file()
+
+    def set_names(self) -> list[str]:
+        return sorted(p.name for p in self.root.glob("set.*") if p.is_dir())
+
+    def read_tokens(self, entry: str) -> list[str]:
+        return (self.root / entry).read_text().split()
+
+    def read_array(self, entry: str) -> np.ndarray:
+        """Memory-map a .npy file, turning read failures into DataError."""
+        try:
+            return np.load(self.root / entry, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(
+                f"{self.where(entry)}: not a readable .npy array ({err}). Re-create it with numpy.save."
+            ) from None
+
+
+def open_store(path: str | Path) -> AbstractContextManager[Store]:
+    """The store of the system at ``path``: a folder, or ``file.h5#/group`` in an HDF5 file."""
+    h5 = split_h5_path(path)
+    if h5 is not None:
+        return open_h5_store(*h5)
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: data system folder not found. Check the path in 'systems'.")
+    return nullcontext(FolderStore(root))
 
 
 @dataclass
@@ -32,7 +103,7 @@ class DeepmdSystem:
     Attributes
     ----------
     path : str
-        The system folder.
+        The system folder, or ``file.h5#/group`` for a system in an HDF5 file.
     natoms : int
         Atoms per frame, N.
     atype : np.ndarray
@@ -107,7 +178,8 @@ class DeepmdSystem:
         Parameters
         ----------
         path
-            The system folder (the one holding ``type.raw``).
+            The system folder (the one holding ``type.raw``), or ``file.h5#/group`` for a
+            system in an HDF5 file.
         type_map
             The model's element names. When given and the system has ``type_map.raw``, types
             are remapped by element name; otherwise the raw indices are the model types.
@@ -122,29 +194,37 @@ class DeepmdSystem:
         DataError
             For any missing, malformed or inconsistent file; the message names the file.
         """
-        root = Path(path)
-        if not root.is_dir():
-            raise DataError(
-                f"{root}: data system folder not found. Check the path in 'systems'."
-            )
-        raw_types = _read_type_raw(root / "type.raw")
-        natoms = len(raw_types)
-        atype, type_names = _model_types(root, raw_types, type_map)
-        pbc = not (root / "nopbc").exists()
+        with open_store(path) as store:
+            return cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam)
 
-        set_dirs = sorted(p for p in root.glob("set.*") if p.is_dir())
-        if not set_dirs:
+    @classmethod
+    def _load(
+        cls,
+        store: Store,
+        type_map: list[str] | None,
+        sort_atoms: bool,
+        numb_fparam: int,
+        numb_aparam: int,
+    ) -> DeepmdSystem:
+        """``load`` on an open store; every array is read before the store closes."""
+        raw_types = _read_type_raw(store)
+        natoms = len(raw_types)
+        atype, type_names = _model_types(store, raw_types, type_map)
+        pbc = not store.has("nopbc")
+
+        set_names = store.set_names()
+        if not set_names:
             raise DataError(
-                f"{root}: no set.* folder. Put the frames in set.000/coord.npy, "
+                f"{store.name}: no set.* folder. Put the frames in set.000/coord.npy, "
                 "set.000/box.npy, ..."
             )
-        sets = [_read_set(d, natoms, pbc, numb_fparam, numb_aparam) for d in set_dirs]
+        sets = [_read_set(store, d, natoms, pbc, numb_fparam, numb_aparam) for d in set_names]
         for name in (*_LABEL_FILES, keys.FPARAM, keys.APARAM):
-            present = [d.name for d, s in zip(set_dirs, sets) if name in s]
+            present = [d for d, s in zip(set_names, sets) if name in s]
             if present and len(present) < len(sets):
-                missing = [d.name for d, s in zip(set_dirs, sets) if name not in s]
+                missing = [d for d, s in zip(set_names, sets) if name not in s]
                 raise DataError(
-                    f"{root}: {name}.npy is in {', '.join(present)} but missing in "
+                    f"{store.name}: {name}.npy is in {', '.join(present)} but missing in "
                     f"{', '.join(missing)}. Provide it in every set or in none."
                 )
 
@@ -164,7 +244,7 @@ class DeepmdSystem:
             order = np.arange(natoms, dtype=np.int64)
         coord = _per_atom(joined(keys.COORD), natoms, order, sort_atoms)
         system = cls(
-            path=str(root),
+            path=store.name,
             natoms=natoms,
             atype=atype[order],
             type_names=type_names,
@@ -181,13 +261,13 @@ class DeepmdSystem:
         )
         if numb_fparam > 0 and system.fparam is None:
             raise DataError(
-                f"{set_dirs[0] / 'fparam.npy'}: missing; the model has "
+                f"{store.where(set_names[0] + '/fparam.npy')}: missing; the model has "
                 f"numb_fparam = {numb_fparam}. "
                 "Add fparam.npy of shape (nframes, numb_fparam) to every set."
             )
         if numb_aparam > 0 and system.aparam is None:
             raise DataError(
-                f"{set_dirs[0] / 'aparam.npy'}: missing; the model has "
+                f"{store.where(set_names[0] + '/aparam.npy')}: missing; the model has "
                 f"numb_aparam = {numb_aparam}. "
                 "Add aparam.npy of shape (nframes, natoms * numb_aparam) to every set."
             )
@@ -200,13 +280,14 @@ def _per_atom(flat: np.ndarray, natoms: int, order: np.ndarray, reorder: bool) -
     return arr[:, order] if reorder else arr
 
 
-def _read_type_raw(path: Path) -> np.ndarray:
+def _read_type_raw(store: Store) -> np.ndarray:
     """(N,) int64 raw atom types from ``type.raw`` (whitespace-separated integers)."""
-    if not path.is_file():
+    path = store.where("type.raw")
+    if not store.has("type.raw"):
         raise DataError(
             f"{path}: missing. Every system folder needs type.raw with one integer type per atom."
         )
-    tokens = path.read_text().split()
+    tokens = store.read_tokens("type.raw")
     if not tokens:
         raise DataError(f"{path}: empty. Write one integer type per atom.")
     try:
@@ -223,14 +304,14 @@ def _read_type_raw(path: Path) -> np.ndarray:
 
 
 def _model_types(
-    root: Path, raw_types: np.ndarray, type_map: list[str] | None
+    store: Store, raw_types: np.ndarray, type_map: list[str] | None
 ) -> tuple[np.ndarray, list[str]]:
     """Map raw types to model types; return (atype (N,) int64, names of the model types)."""
-    map_file = root / "type_map.raw"
-    system_names = map_file.read_text().split() if map_file.is_file() else None
+    map_file = store.where("type_map.raw")
+    system_names = store.read_tokens("type_map.raw") if store.has("type_map.raw") else None
     if system_names is not None and raw_types.max() >= len(system_names):
         raise DataError(
-            f"{root / 'type.raw'}: type {raw_types.max()} is out of range of type_map.raw, which "
+            f"{store.where('type.raw')}: type {raw_types.max()} is out of range of type_map.raw, which "
             f"names {len(system_names)} elements {system_names}. Fix type.raw or add the missing "
             f"names to {map_file}."
         )
@@ -246,7 +327,7 @@ def _model_types(
     if type_map:
         if raw_types.max() >= len(type_map):
             raise DataError(
-                f"{root / 'type.raw'}: type {raw_types.max()} is out of range of the model's "
+                f"{store.where('type.raw')}: type {raw_types.max()} is out of range of the model's "
                 f"type_map {list(type_map)}. Extend model/type_map or fix type.raw."
             )
         return raw_types, list(type_map)
@@ -256,23 +337,24 @@ def _model_types(
 
 
 def _read_set(
-    set_dir: Path, natoms: int, pbc: bool, numb_fparam: int, numb_aparam: int
+    store: Store, set_name: str, natoms: int, pbc: bool, numb_fparam: int, numb_aparam: int
 ) -> dict[str, np.ndarray]:
     """Read the arrays of one set, flattened per frame: {name: (nf, ndof) float64}.
 
-    Arrays already in float64 stay memory-mapped; others are converted once.
+    Arrays already in float64 stay memory-mapped (npy); others are converted once.
     """
-    coord_file = set_dir / "coord.npy"
-    if not coord_file.is_file():
+    coord_file = f"{set_name}/coord.npy"
+    if not store.has(coord_file):
         raise DataError(
-            f"{coord_file}: missing. Every set needs coord.npy of shape (nframes, natoms * 3)."
+            f"{store.where(coord_file)}: missing. Every set needs coord.npy of shape "
+            "(nframes, natoms * 3)."
         )
-    if (set_dir / "real_atom_types.npy").exists():
+    if store.has(f"{set_name}/real_atom_types.npy"):
         raise DataError(
-            f"{set_dir / 'real_atom_types.npy'}: mixed-type systems are not supported. "
-            "Convert the data to one system per composition."
+            f"{store.where(set_name + '/real_atom_types.npy')}: mixed-type systems are not "
+            "supported. Convert the data to one system per composition."
         )
-    coord_raw = _open(coord_file)
+    coord_raw = store.read_array(coord_file)
     nframes = coord_raw.shape[0] if coord_raw.ndim > 1 else 1
     expected = {
         keys.COORD: (3 * natoms, f"3 x {natoms} atoms"),
@@ -288,18 +370,19 @@ def _read_set(
 
     out: dict[str, np.ndarray] = {}
     for name, (ndof, meaning) in expected.items():
-        file = set_dir / f"{name}.npy"
+        entry = f"{set_name}/{name}.npy"
+        file = store.where(entry)
         if name == keys.BOX and not pbc:
             continue
-        if not file.is_file():
+        if not store.has(entry):
             if name == keys.BOX:
                 raise DataError(
                     f"{file}: missing in a periodic system. Add box.npy of shape (nframes, 9), "
-                    "or, for a molecule without periodic boundaries, add an empty file "
-                    f"{set_dir.parent / 'nopbc'}."
+                    "or, for a molecule without periodic boundaries, add "
+                    f"{store.where('nopbc')} (an empty file; in HDF5 any dataset)."
                 )
             continue
-        raw = coord_raw if name == keys.COORD else _open(file)
+        raw = coord_raw if name == keys.COORD else store.read_array(entry)
         arr = _check_shape(raw, file, nframes, ndof, meaning)
         arr = np.asarray(arr, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
@@ -314,25 +397,15 @@ def _read_set(
         singular = np.flatnonzero(np.abs(volume) < _MIN_CELL_VOLUME)
         if singular.size:
             raise DataError(
-                f"{set_dir / 'box.npy'}: the cell of frame {singular[0]} (0-based) is singular "
+                f"{store.where(set_name + '/box.npy')}: the cell of frame {singular[0]} (0-based) is singular "
                 f"(volume {volume[singular[0]]:.3g} A^3). Rows must be three independent cell "
                 "vectors; for a molecule use an empty nopbc file instead of a box."
             )
     return out
 
 
-def _open(file: Path) -> np.ndarray:
-    """Memory-map a .npy file, turning read failures into DataError."""
-    try:
-        return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"{file}: not a readable .npy array ({err}). Re-create it with numpy.save."
-        ) from None
-
-
 def _check_shape(
-    arr: np.ndarray, file: Path, nframes: int, ndof: int, meaning: str
+    arr: np.ndarray, file: str, nframes: int, ndof: int, meaning: str
 ) -> np.ndarray:
     """Reshape ``arr`` to (nframes, ndof) or raise a DataError that says what is wrong.
 

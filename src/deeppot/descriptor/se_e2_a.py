@@ -98,21 +98,31 @@ class DescriptorSeA(nn.Module):
         if self.has_exclude:
             env = env * self._keep_factor(nei_mask, center_type)
         env = env.reshape(nf * nloc, self.nnei, 4)  # (nf*nloc) x nnei x 4
+        mask = nei_mask.reshape(nf * nloc, self.nnei)
         ctype = center_type.reshape(-1)
+        # a padded slot's embedding input depends only on (center type, slot): -davg/dstd
+        pad_input = (-self.davg[:, :, :1] / self.dstd[:, :, :1]).to(self.dtype)  # ntypes x nnei x 1
         m1 = self.neuron[-1]
-        gr = torch.zeros(nf * nloc, m1, 4, dtype=self.dtype, device=rij.device)
+        gr_t = torch.zeros(nf * nloc, 4, m1, dtype=self.dtype, device=rij.device)  # gr transposed: n x 4 x M1
         for k, net in enumerate(self.embeddings):
             tj = k % self.ntypes if self.type_one_side else k // self.ntypes
-            start = self.sel_offsets[tj]
-            block = env[:, start : start + self.sel[tj], :]  # n x sel_t x 4
-            if self.type_one_side:
-                gr = gr + torch.matmul(net(block[:, :, :1]).transpose(1, 2), block)
-            else:
+            start, stop = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj]
+            block, block_mask, block_type = env[:, start:stop, :], mask[:, start:stop], ctype
+            rows = torch.arange(0)
+            if not self.type_one_side:
                 rows = torch.nonzero(ctype == k % self.ntypes).squeeze(-1)
-                block = block.index_select(0, rows)
-                gr = gr.index_add(0, rows, torch.matmul(net(block[:, :, :1]).transpose(1, 2), block))
-        gr = gr / self.nnei  # n x M1 x 4
-        desc = torch.matmul(gr, gr[:, : self.axis_neuron, :].transpose(1, 2))  # n x M1 x M2
+                block, block_mask, block_type = block[rows], block_mask[rows], ctype[rows]
+            n, width = block.shape[0], stop - start
+            # the embedding net runs on real neighbors only; padded slots take the per-type pad rows
+            real_slots = torch.nonzero(block_mask.reshape(-1)).squeeze(-1)  # npairs
+            real = net(block[:, :, :1].reshape(n * width, 1).index_select(0, real_slots))  # npairs x M1
+            pad = net(pad_input[:, start:stop, :]).reshape(self.ntypes, width * m1)  # ntypes x (sel_t*M1)
+            embedded = pad.index_select(0, block_type).reshape(n * width, m1).index_copy(0, real_slots, real)
+            contribution = torch.matmul(block.transpose(1, 2), embedded.reshape(n, width, m1))  # n x 4 x M1
+            gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
+        gr_t = gr_t / self.nnei
+        gr = gr_t.transpose(1, 2)  # n x M1 x 4
+        desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
         return desc.reshape(nf, nloc, m1 * self.axis_neuron)
 
     @torch.jit.unused

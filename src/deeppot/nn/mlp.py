@@ -56,13 +56,17 @@ class DenseLayer(nn.Module):
         self.idt = nn.Parameter(idt if self.has_idt else torch.ones(0, dtype=dtype), requires_grad=trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = activate(torch.matmul(x, self.w) + self.b, self.activation)
+        if x.dim() == 2:
+            y = torch.addmm(self.b, x, self.w)
+        else:
+            y = torch.matmul(x, self.w) + self.b
+        y = activate(y, self.activation)
         if self.has_idt:
             y = y * self.idt
         if self.skip == 1:
             y = y + x
-        elif self.skip == 2:
-            y = y + torch.cat([x, x], dim=-1)
+        elif self.skip == 2:  # y + [x, x] without materialising the concatenation
+            y = (y.unflatten(-1, (2, self.n_in)) + x.unsqueeze(-2)).flatten(-2)
         return y
 
     @torch.jit.unused

@@ -1,0 +1,119 @@
+"""Speed and memory on the seed's water model (se_e2_a [25,50,100] x 16, fitting [240,240,240], float64).
+
+Prints, on one thread:
+- ms per training step (batch "auto" = 1 frame of 192 atoms, energy + force loss, Adam), median
+  over --steps steps after warm-up;
+- ms per energy+force evaluation and microseconds per atom-step for the 192-atom water frame and
+  for it replicated 4x4x4 (12,288 atoms), with the peak resident memory of each case.
+Each case runs in its own process so peak memory is per case.
+
+    python benchmarks/bench_water.py [--steps 20] [--repeats 5] [--threads 1]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WATER = ROOT.parent / "shared" / "data" / "water"
+
+
+def water_config(numb_steps: int) -> dict:
+    config = json.loads((ROOT / "examples" / "water" / "input.json").read_text())
+    training = config["training"]
+    training["training_data"]["systems"] = [str(WATER / f"data_{i}") for i in range(3)]
+    training["validation_data"]["systems"] = [str(WATER / "data_3")]
+    training.update(numb_steps=numb_steps, disp_freq=10**9, save_freq=10**9)
+    return config
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def case_train(steps: int) -> dict:
+    import torch
+
+    from deeppot.config import validate_input
+    from deeppot.train.trainer import Trainer, batch_to_torch, evaluate_batch
+
+    trainer = Trainer(validate_input(water_config(steps)), output_dir=Path("/tmp"))
+    model, optimizer = trainer.model, trainer.optimizer
+    times = []
+    for step in range(steps + 3):
+        start = time.perf_counter()
+        batch = batch_to_torch(trainer.train_data.sampler.next_batch())
+        pred = evaluate_batch(model, batch, create_graph=True)
+        loss, _ = trainer.loss(pred, batch, batch["natoms"], trainer.schedule.value(step))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    times = np.array(times[3:]) * 1e3
+    return {"case": "train step (192 atoms, batch auto)", "median_ms": float(np.median(times)),
+            "min_ms": float(times.min()), "peak_mb": peak_mb()}
+
+
+def case_infer(replicas: int, repeats: int) -> dict:
+    import torch
+
+    from deeppot.config import validate_input
+    from deeppot.train.trainer import Trainer
+
+    trainer = Trainer(validate_input(water_config(0)), output_dir=Path("/tmp"))
+    model = trainer.model.eval()
+    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
+    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
+    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
+    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
+    coord = (coord[None] + (shifts @ box)[:, None]).reshape(-1, 3)
+    atype = np.tile(atype, len(shifts))
+    box = box * replicas
+    args = (torch.from_numpy(coord[None]), torch.from_numpy(atype[None]), torch.from_numpy(box[None]))
+    model(*args, chunk_atoms=4096)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(*args, chunk_atoms=4096)
+        times.append(time.perf_counter() - start)
+    median = float(np.median(times)) * 1e3
+    natoms = len(atype)
+    return {"case": f"energy+force, {natoms} atoms", "median_ms": median, "min_ms": float(min(times)) * 1e3,
+            "us_per_atom_step": median * 1e3 / natoms, "peak_mb": peak_mb()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        kind, value = args.case.split(":")
+        result = case_train(args.steps) if kind == "train" else case_infer(int(value), args.repeats)
+        print(json.dumps(result))
+        return
+    cases = ["train:1", "infer:1", "infer:4"]
+    repeats = {"infer:4": max(2, args.repeats // 2)}
+    for case in cases:
+        command = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--threads",
+                   str(args.threads), "--repeats", str(repeats.get(case, args.repeats))]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        extra = f", {result['us_per_atom_step']:.0f} us/atom-step" if "us_per_atom_step" in result else ""
+        print(f"{result['case']:40s} median {result['median_ms']:9.1f} ms (min {result['min_ms']:.1f})"
+              f"{extra}, peak RSS {result['peak_mb']:.0f} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
