@@ -64,6 +64,7 @@ def case_infer(replicas: int, repeats: int) -> dict:
     import torch
 
     from deeppot.config import validate_input
+    from deeppot.infer.deep_pot import DEFAULT_BATCH_ATOMS
     from deeppot.train.trainer import Trainer
 
     trainer = Trainer(validate_input(water_config(0)), output_dir=Path("/tmp"))
@@ -76,11 +77,11 @@ def case_infer(replicas: int, repeats: int) -> dict:
     atype = np.tile(atype, len(shifts))
     box = box * replicas
     args = (torch.from_numpy(coord[None]), torch.from_numpy(atype[None]), torch.from_numpy(box[None]))
-    model(*args, chunk_atoms=4096)  # warm-up
+    model(*args, chunk_atoms=DEFAULT_BATCH_ATOMS)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model(*args, chunk_atoms=4096)
+        model(*args, chunk_atoms=DEFAULT_BATCH_ATOMS)
         times.append(time.perf_counter() - start)
     median = float(np.median(times)) * 1e3
     natoms = len(atype)

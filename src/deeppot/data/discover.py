@@ -6,7 +6,7 @@ from pathlib import Path
 
 import h5py
 
-from deeppot.data.hdf5 import H5_SUFFIXES, find_systems, split_h5_path, system_name
+from deeppot.data.hdf5 import H5_SUFFIXES, find_systems, open_h5_store, split_h5_path, system_name
 from deeppot.errors import DataError
 
 
@@ -57,7 +57,8 @@ def expand_systems(systems: str | list[str], base: Path | None = None) -> list[s
                 raise DataError(f"{path}: data system folder not found. Check 'systems' in input.json.")
             out.append(str(path))
         elif "#" in str(entry):
-            out.append(system_name(*h5))
+            with open_h5_store(*h5):  # the file and the group exist
+                out.append(system_name(*h5))
         else:
             systems_in_file = find_systems(*h5)
             if not systems_in_file:

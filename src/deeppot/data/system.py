@@ -173,7 +173,7 @@ class DeepmdSystem:
         numb_fparam: int = 0,
         numb_aparam: int = 0,
     ) -> DeepmdSystem:
-        """Read and validate a deepmd/npy system folder.
+        """Read and validate a deepmd/npy system folder or deepmd/hdf5 group.
 
         Parameters
         ----------

@@ -115,9 +115,12 @@ class DescriptorSeA(nn.Module):
             n, width = block.shape[0], stop - start
             # the embedding net runs on real neighbors only; padded slots take the per-type pad rows
             real_slots = torch.nonzero(block_mask.reshape(-1)).squeeze(-1)  # npairs
-            real = net(block[:, :, :1].reshape(n * width, 1).index_select(0, real_slots))  # npairs x M1
-            pad = net(pad_input[:, start:stop, :]).reshape(self.ntypes, width * m1)  # ntypes x (sel_t*M1)
-            embedded = pad.index_select(0, block_type).reshape(n * width, m1).index_copy(0, real_slots, real)
+            npairs = real_slots.shape[0]
+            inputs = torch.cat([block[:, :, :1].reshape(n * width, 1).index_select(0, real_slots),
+                                pad_input[:, start:stop, :].reshape(-1, 1)])
+            outputs = net(inputs)  # (npairs + ntypes*sel_t) x M1, one call for real and pad rows
+            pad = outputs[npairs:].reshape(self.ntypes, width * m1)
+            embedded = pad.index_select(0, block_type).reshape(n * width, m1).index_copy(0, real_slots, outputs[:npairs])
             contribution = torch.matmul(block.transpose(1, 2), embedded.reshape(n, width, m1))  # n x 4 x M1
             gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
         gr_t = gr_t / self.nnei

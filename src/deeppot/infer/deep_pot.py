@@ -10,8 +10,9 @@ import torch
 from deeppot.errors import DeeppotError
 from deeppot.export.model_file import load_model
 
-# atoms x frames evaluated together; large single frames are split into chunks of centers
-DEFAULT_BATCH_ATOMS = int(os.environ.get("DP_INFER_BATCH_SIZE", "4096"))
+# centers (atoms x frames) evaluated together: about 256 keeps the working set in cache, which was
+# faster per atom than larger chunks on the development machine (benchmarks/bench_water.py)
+DEFAULT_BATCH_ATOMS = int(os.environ.get("DP_INFER_BATCH_SIZE", "256"))
 
 
 class DeepPot:

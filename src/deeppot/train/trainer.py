@@ -104,7 +104,7 @@ class Trainer:
         optimizer_cls = torch.optim.AdamW if ocfg.type == "AdamW" else torch.optim.Adam
         self.optimizer = optimizer_cls(
             [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
-            betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay,
+            betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay, fused=True,
         )
         self.start_step = 0
         if restart:
