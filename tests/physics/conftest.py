@@ -3,14 +3,24 @@
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from deeppot_test_models import cluster_frame, make_model, periodic_frame, triclinic_box  # noqa: E402
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread():
+    """These tests evaluate many tiny graphs: intra-op threading only adds overhead (and is very slow
+    when the machine is busy), so run them single-threaded and restore the setting afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 
 RCUT = 4.0
 
@@ -58,10 +68,3 @@ def cluster_system():
     """12-atom non-periodic cluster."""
     return cluster_frame(12, seed=0, size=4.5)
 
-
-def assert_sel_not_exceeded(model, coord, atype, box):
-    """The checks assume no neighbor truncation (truncation makes E discontinuous by design)."""
-    from deeppot.geometry.neighbors import max_neighbor_counts
-
-    counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype), model.rcut, model.ntypes)
-    assert np.all(counts <= np.asarray(model.sel)), (counts, model.sel)

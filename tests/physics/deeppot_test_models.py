@@ -35,6 +35,7 @@ def make_model(
     atom_exclude_types: Optional[List[int]] = None,
     pair_exclude_types: Optional[List[List[int]]] = None,
     activation_function: str = "tanh",
+    env_protection: float = 0.0,
     numb_fparam: int = 0,
     numb_aparam: int = 0,
     type_map: Optional[List[str]] = None,
@@ -56,6 +57,7 @@ def make_model(
         resnet_dt=resnet_dt,
         type_one_side=type_one_side,
         exclude_types=exclude_types,
+        env_protection=env_protection,
         precision="float64",
         seed=seed,
     )

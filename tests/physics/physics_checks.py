@@ -7,10 +7,11 @@ W[a*3+b] = sum_j F_j[a] r_j[b] = -dE/d(eps)[b, a] under r -> r (I + eps), H -> H
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from deeppot.geometry.neighbors import max_neighbor_counts
 from deeppot_test_models import evaluate
 
 
@@ -84,6 +85,29 @@ def check_atom_virial_sum(model, coord, atype, box=None, atol: float = 1e-12, fp
     np.testing.assert_allclose(w, w.T, rtol=0, atol=atol)
     # the atomic virials themselves are not symmetric in general: make sure the test is not vacuous
     assert np.abs(atom_virial).max() > 1e-4
+
+
+def check_atom_virial_fd(model, coord, atype, h: float = 1e-5, rtol: float = 1e-7):
+    """Without PBC, the per-atom virial of spec 3.12, W_j[a, b] = -sum_i dE_i/dr_j[a] (r_j[b] - r_i[b]),
+    built from a finite-difference Jacobian of the atomic energies. Atomic virials are not symmetric, so
+    this also pins the [a*3+b] layout."""
+    coord = np.array(coord, dtype=np.float64)
+    n = coord.shape[0]
+    jac = np.zeros((n, n, 3))  # dE_i / dr_j[a]
+    for j in range(n):
+        for a in range(3):
+            plus, minus = coord.copy(), coord.copy()
+            plus[j, a] += h
+            minus[j, a] -= h
+            jac[:, j, a] = (evaluate(model, plus, atype)["atom_energy"] - evaluate(model, minus, atype)["atom_energy"]) / (2 * h)
+    rel = coord[None, :, :] - coord[:, None, :]  # [i, j] = r_j - r_i
+    expected = -np.einsum("ija,ijb->jab", jac, rel).reshape(n, 9)
+    atom_virial = evaluate(model, coord, atype, None, atomic_virial=True)["atom_virial"]
+    asym = np.abs(atom_virial.reshape(n, 3, 3) - atom_virial.reshape(n, 3, 3).transpose(0, 2, 1)).max()
+    assert asym > 1e-5, "degenerate test: atomic virials are symmetric"
+    err = np.abs(atom_virial - expected).max()
+    assert err <= rtol * _scale(atom_virial, 1e-2), f"atomic virial vs finite differences: max error {err:.3e}"
+    return err
 
 
 def check_virial_is_sum_f_r(model, coord, atype):
@@ -162,3 +186,9 @@ def check_replication(model, coord, atype, box, reps: Sequence[int] = (2, 2, 2),
     np.testing.assert_allclose(
         big["atom_virial"].reshape(ncopies, n, 9), np.tile(ref["atom_virial"], (ncopies, 1, 1)), rtol=0, atol=1e-12
     )
+
+
+def assert_sel_not_exceeded(model, coord, atype, box):
+    """The checks assume no neighbor truncation (truncation makes E discontinuous by design)."""
+    counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype), model.rcut, model.ntypes)
+    assert np.all(counts <= np.asarray(model.sel)), (counts, model.sel)

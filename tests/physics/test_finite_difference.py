@@ -1,11 +1,11 @@
 """Forces and virials are exact derivatives of the energy (spec 3.12), checked by central differences."""
 
 import numpy as np
-import pytest
-from conftest import assert_sel_not_exceeded
 
 from deeppot_test_models import evaluate, make_model
 from physics_checks import (
+    assert_sel_not_exceeded,
+    check_atom_virial_fd,
     check_atom_virial_sum,
     check_forces_fd,
     check_virial_fd,
@@ -42,6 +42,10 @@ def test_atom_virial_sums_to_virial_periodic(model, periodic_system):
 def test_atom_virial_sums_to_virial_nonperiodic(model, cluster_system):
     coord, atype = cluster_system
     check_atom_virial_sum(model, coord, atype, None)
+
+
+def test_atom_virial_fd_nonperiodic(model, cluster_system):
+    check_atom_virial_fd(model, *cluster_system)
 
 
 def test_virial_is_sum_f_outer_r_without_pbc(model, cluster_system):

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import assert_sel_not_exceeded
 
 from deeppot.geometry.neighbors import build_neighbor_list
 from deeppot_test_models import evaluate
-from physics_checks import check_atom_virial_sum, check_forces_fd, check_replication, check_virial_fd, replicate
+from physics_checks import assert_sel_not_exceeded, check_atom_virial_sum, check_forces_fd, check_replication, check_virial_fd, replicate
 
 
 def _neighbor_index(model, coord, atype, box) -> np.ndarray:

@@ -32,15 +32,29 @@ def reference_model(serialized: dict):
     return model
 
 
-def reference_evaluate(model, coord: np.ndarray, atype: np.ndarray, box):
-    """Energy (nf), forces (nf x N x 3) and virial (nf x 9, W = -dE/d strain, [a*3+b] = F[a] r[b])."""
+def reference_evaluate(model, coord: np.ndarray, atype: np.ndarray, box, fparam=None, aparam=None):
+    """Energy (nf), forces (nf x N x 3) and virial (nf x 9, W = -dE/d strain, [a*3+b] = F[a] r[b]).
+
+    fparam (nf x numb_fparam) and aparam (nf x N x numb_aparam) are passed to dpmodel's ``call``."""
     nf = coord.shape[0]
     coord_t = torch.tensor(coord, dtype=torch.float64, requires_grad=True)
     strain = torch.zeros(nf, 3, 3, dtype=torch.float64, requires_grad=True)
     deform = torch.eye(3, dtype=torch.float64) + strain
     strained = torch.matmul(coord_t, deform)
     box_t = None if box is None else torch.matmul(torch.tensor(box, dtype=torch.float64).reshape(nf, 3, 3), deform)
-    out = model.call(strained, torch.tensor(atype), None if box_t is None else box_t.reshape(nf, 9))
+    extra = {}
+    if fparam is not None:
+        extra["fparam"] = torch.as_tensor(np.asarray(fparam), dtype=torch.float64).reshape(nf, -1)
+    if aparam is not None:
+        extra["aparam"] = torch.as_tensor(np.asarray(aparam), dtype=torch.float64).reshape(nf, coord.shape[1], -1)
+    # dpmodel creates some constants with xp.asarray(python float) (e.g. sqrt(2/pi) in gelu): under torch
+    # these take the default dtype, so make it float64 while the reference runs
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = model.call(strained, torch.tensor(atype), None if box_t is None else box_t.reshape(nf, 9), **extra)
+    finally:
+        torch.set_default_dtype(previous)
     energy = out["energy"].reshape(nf)
     grad_coord, grad_strain = torch.autograd.grad(energy.sum(), [coord_t, strain])
     virial = -grad_strain.transpose(1, 2).reshape(nf, 9)
