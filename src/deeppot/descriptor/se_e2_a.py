@@ -63,7 +63,9 @@ class DescriptorSeA(nn.Module):
         )
         self.register_buffer("davg", torch.zeros(ntypes, self.nnei, 4, dtype=self.dtype))
         self.register_buffer("dstd", torch.ones(ntypes, self.nnei, 4, dtype=self.dtype))
-        self.register_buffer("pair_excluded", self._excluded_slots())
+        self.register_buffer("pair_excluded", self._excluded_slots(), persistent=False)
+        slot_type = torch.cat([torch.full((width,), t, dtype=torch.long) for t, width in enumerate(self.sel)])
+        self.register_buffer("slot_type", slot_type, persistent=False)  # nnei: the neighbor type of each slot's block
 
     def _excluded_slots(self) -> torch.Tensor:
         """ntypes x nnei: 1 where (center type, slot's block type) is in exclude_types."""
@@ -97,33 +99,43 @@ class DescriptorSeA(nn.Module):
         env = (env - self.davg[center_type]) / self.dstd[center_type]
         if self.has_exclude:
             env = env * self._keep_factor(nei_mask, center_type)
-        env = env.reshape(nf * nloc, self.nnei, 4)  # (nf*nloc) x nnei x 4
-        mask = nei_mask.reshape(nf * nloc, self.nnei)
+        n, m1 = nf * nloc, self.neuron[-1]
+        env = env.reshape(n, self.nnei, 4)  # n x nnei x 4
+        mask = nei_mask.reshape(n, self.nnei)
         ctype = center_type.reshape(-1)
+        radial = env[:, :, 0].reshape(n * self.nnei, 1)
         # a padded slot's embedding input depends only on (center type, slot): -davg/dstd
         pad_input = (-self.davg[:, :, :1] / self.dstd[:, :, :1]).to(self.dtype)  # ntypes x nnei x 1
-        m1 = self.neuron[-1]
-        gr_t = torch.zeros(nf * nloc, 4, m1, dtype=self.dtype, device=rij.device)  # gr transposed: n x 4 x M1
+        positions: List[torch.Tensor] = []  # flat (center, slot) index of the real neighbors of each net
+        values: List[torch.Tensor] = []  # their embeddings
+        pad_blocks: List[torch.Tensor] = []  # per net: embeddings of padded slots
         for k, net in enumerate(self.embeddings):
             tj = k % self.ntypes if self.type_one_side else k // self.ntypes
             start, stop = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj]
-            block, block_mask, block_type = env[:, start:stop, :], mask[:, start:stop], ctype
-            rows = torch.arange(0)
+            selected = mask & (self.slot_type == tj).unsqueeze(0)
+            pad_rows = pad_input[:, start:stop, :]  # ntypes x sel_t x 1
             if not self.type_one_side:
-                rows = torch.nonzero(ctype == k % self.ntypes).squeeze(-1)
-                block, block_mask, block_type = block[rows], block_mask[rows], ctype[rows]
-            n, width = block.shape[0], stop - start
-            # the embedding net runs on real neighbors only; padded slots take the per-type pad rows
-            real_slots = torch.nonzero(block_mask.reshape(-1)).squeeze(-1)  # npairs
-            npairs = real_slots.shape[0]
-            inputs = torch.cat([block[:, :, :1].reshape(n * width, 1).index_select(0, real_slots),
-                                pad_input[:, start:stop, :].reshape(-1, 1)])
-            outputs = net(inputs)  # (npairs + ntypes*sel_t) x M1, one call for real and pad rows
-            pad = outputs[npairs:].reshape(self.ntypes, width * m1)
-            embedded = pad.index_select(0, block_type).reshape(n * width, m1).index_copy(0, real_slots, outputs[:npairs])
-            contribution = torch.matmul(block.transpose(1, 2), embedded.reshape(n, width, m1))  # n x 4 x M1
-            gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
-        gr_t = gr_t / self.nnei
+                selected = selected & (ctype == k % self.ntypes).unsqueeze(1)
+                pad_rows = pad_rows[k % self.ntypes]  # sel_t x 1
+            flat = torch.nonzero(selected.reshape(-1)).squeeze(-1)
+            # one call of the net for its real neighbors and its pad rows
+            outputs = net(torch.cat([radial.index_select(0, flat), pad_rows.reshape(-1, 1)]))
+            positions.append(flat)
+            values.append(outputs[: flat.shape[0]])
+            pad_blocks.append(outputs[flat.shape[0] :].reshape(pad_rows.shape[:-1] + (m1,)))
+        if self.type_one_side:
+            pad_table = torch.cat(pad_blocks, dim=1)  # ntypes x nnei x M1
+        else:  # net index ti + tj * ntypes: stack center types, then join neighbor blocks
+            pad_table = torch.cat(
+                [torch.stack(pad_blocks[tj * self.ntypes : (tj + 1) * self.ntypes]) for tj in range(self.ntypes)], dim=1
+            )
+        embedded = (
+            pad_table.reshape(self.ntypes, self.nnei * m1)
+            .index_select(0, ctype)
+            .reshape(n * self.nnei, m1)
+            .index_copy(0, torch.cat(positions), torch.cat(values))
+        )
+        gr_t = torch.matmul(env.transpose(1, 2), embedded.reshape(n, self.nnei, m1)) / self.nnei  # n x 4 x M1
         gr = gr_t.transpose(1, 2)  # n x M1 x 4
         desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
         return desc.reshape(nf, nloc, m1 * self.axis_neuron)

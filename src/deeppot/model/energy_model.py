@@ -53,13 +53,13 @@ class EnergyModel(nn.Module):
         atom_keep = torch.ones(self.ntypes, dtype=torch.float64)
         for t in self.atom_exclude_types:
             atom_keep[t] = 0.0
-        self.register_buffer("atom_keep", atom_keep)
+        self.register_buffer("atom_keep", atom_keep, persistent=False)
         slot_keep = torch.ones(self.ntypes, descriptor.nnei, dtype=torch.bool)
         offsets = descriptor.sel_offsets
         for ti, tj in self.pair_exclude_types:
             for a, b in ((ti, tj), (tj, ti)):
                 slot_keep[a, offsets[b] : offsets[b] + self.sel[b]] = False
-        self.register_buffer("slot_keep", slot_keep)
+        self.register_buffer("slot_keep", slot_keep, persistent=False)
 
     # ------------------------------------------------------------------ core
     def atomic_energy(
