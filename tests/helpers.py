@@ -2,12 +2,17 @@
 
 import copy
 import json
+import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DATA = SHARED / "data"
 WATER = DATA / "water"
+# the console script installed beside this Python (works in an unactivated virtual environment too)
+DEEPPOT = str(Path(sys.executable).parent / "deeppot") if (Path(sys.executable).parent / "deeppot").exists() \
+    else shutil.which("deeppot")
 
 
 def load_example(name: str) -> dict:

@@ -12,9 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import ROOT, SHARED
+from helpers import ROOT, SHARED, DEEPPOT
 
-DEEPPOT = shutil.which("deeppot")
 EXAMPLE = ROOT / "examples" / "ch4"
 
 

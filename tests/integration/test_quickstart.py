@@ -10,9 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from helpers import ROOT, SHARED
+from helpers import ROOT, SHARED, DEEPPOT
 
-DEEPPOT = shutil.which("deeppot")
 
 
 def quickstart_commands():
