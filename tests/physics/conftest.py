@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
@@ -12,14 +11,6 @@ if _HERE not in sys.path:
 
 from deeppot_test_models import cluster_frame, make_model, periodic_frame, triclinic_box  # noqa: E402
 
-@pytest.fixture(scope="session", autouse=True)
-def _single_thread():
-    """These tests evaluate many tiny graphs: intra-op threading only adds overhead (and is very slow
-    when the machine is busy), so run them single-threaded and restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 RCUT = 4.0
