@@ -9,6 +9,7 @@ import torch
 
 from deeppot.errors import DeeppotError
 from deeppot.export.model_file import load_model
+from deeppot.runtime import tune_allocator
 
 # centers (atoms x frames) evaluated together: about 256 keeps the working set in cache, which was
 # faster per atom than larger chunks on the development machine (benchmarks/bench_water.py)
@@ -19,6 +20,7 @@ class DeepPot:
     """A frozen energy model. Units: Angstrom, eV, eV/Angstrom; virial in eV."""
 
     def __init__(self, model_file: Union[str, Path]):
+        tune_allocator()
         self.model, self.metadata = load_model(Path(model_file))
         self.model_file = str(model_file)
 

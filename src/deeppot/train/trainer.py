@@ -27,6 +27,7 @@ from deeppot.model.statistics import (
     compute_output_bias,
     compute_parameter_statistics,
 )
+from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, save_checkpoint
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.learning_rate import ExpDecaySchedule
@@ -81,6 +82,7 @@ def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section:
 class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
                  output_dir: Path = Path(".")):
+        tune_allocator()
         self.config = config
         self.output_dir = Path(output_dir)
         tcfg, mcfg = config.training, config.model
