@@ -38,7 +38,6 @@ def peak_mb() -> float:
 
 
 def case_train(steps: int) -> dict:
-    import torch
 
     from deeppot.config import validate_input
     from deeppot.train.trainer import Trainer, batch_to_torch, evaluate_batch

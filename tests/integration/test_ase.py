@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms, units
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.md.langevin import Langevin

@@ -1,7 +1,6 @@
 """Bad input gets one message naming the file or JSON path, a non-zero exit and no traceback,
 before any training starts."""
 
-import json
 import shutil
 
 import numpy as np
