@@ -113,3 +113,32 @@ def test_frozen_model_matches_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_allclose(force, out["force"].numpy(), rtol=0, atol=1e-12)
     meta = json.loads(json.dumps(dp.metadata["model_def_script"]))
     assert meta["descriptor"]["sel"] == [46, 92]
+
+
+def test_fparam_aparam_float32_training_and_frozen_model(tmp_path, monkeypatch):
+    """Frame and atomic parameters from fparam.npy/aparam.npy, float32 networks, systems given as one
+    folder searched recursively, no validation data."""
+    monkeypatch.chdir(tmp_path)
+    systems = WATER.parent / "fparam_be"
+    config = {
+        "model": {"type_map": ["Be"],
+                  "descriptor": {"type": "se_a", "sel": [60], "rcut": 5.0, "rcut_smth": 0.5, "neuron": [4, 8],
+                                 "axis_neuron": 4, "precision": "float32"},
+                  "fitting_net": {"neuron": [16, 16], "numb_fparam": 1, "numb_aparam": 1, "precision": "float32"}},
+        "learning_rate": {"start_lr": 0.001},
+        "training": {"training_data": {"systems": str(systems), "batch_size": 2},
+                     "numb_steps": 3, "disp_freq": 1, "save_freq": 3},
+    }
+    write_json(tmp_path / "input.json", config)
+    assert run_cli("train", "input.json") == 0
+    header = (tmp_path / "lcurve.out").read_text().splitlines()[0].split()
+    assert header[1:] == ["step", "rmse_trn", "rmse_e_trn", "rmse_f_trn", "lr"]
+    assert run_cli("freeze", "-o", "model.pth") == 0
+    dp = DeepPot(tmp_path / "model.pth")
+    assert dp.get_dim_fparam() == 1 and dp.get_dim_aparam() == 1
+    system = DeepmdSystem.load(str(systems / "e3000_i2000"), ["Be"], numb_fparam=1, numb_aparam=1)
+    args = (system.coord[:1], system.box[:1].reshape(1, 9), system.atype)
+    low = dp.eval(*args, fparam=system.fparam[:1], aparam=system.aparam[:1])[0]
+    high = dp.eval(*args, fparam=system.fparam[:1] * 3, aparam=system.aparam[:1])[0]
+    assert np.all(np.isfinite(low)) and abs(float(high[0, 0] - low[0, 0])) > 1e-6
+    assert dp.model.descriptor.davg.dtype == torch.float32
