@@ -40,19 +40,13 @@ def peak_mb() -> float:
 def case_train(steps: int) -> dict:
 
     from deeppot.config import validate_input
-    from deeppot.train.trainer import Trainer, batch_to_torch, evaluate_batch
+    from deeppot.train.trainer import Trainer
 
     trainer = Trainer(validate_input(water_config(steps)), output_dir=Path("/tmp"))
-    model, optimizer = trainer.model, trainer.optimizer
     times = []
     for step in range(steps + 3):
         start = time.perf_counter()
-        batch = batch_to_torch(trainer.train_data.sampler.next_batch())
-        pred = evaluate_batch(model, batch, create_graph=True)
-        loss, _ = trainer.loss(pred, batch, batch["natoms"], trainer.schedule.value(step))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        trainer.train_step(step)
         times.append(time.perf_counter() - start)
     times = np.array(times[3:]) * 1e3
     return {"case": "train step (192 atoms, batch auto)", "median_ms": float(np.median(times)),

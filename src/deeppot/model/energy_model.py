@@ -22,6 +22,7 @@ from deeppot.model.pairs import (
     forces_from_pair_gradient,
     gather_pair_vectors,
     local_neighbor_slots,
+    shift_vectors,
     virial_from_pair_gradient,
 )
 
@@ -145,22 +146,27 @@ class EnergyModel(nn.Module):
         do_atomic_virial: bool = False,
         create_graph: bool = False,
         chunk_atoms: int = 0,
+        neighbors: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> Dict[str, torch.Tensor]:
         """coord: nf x N x 3 (Angstrom); atype: nf x N or N; box: nf x 3 x 3 (rows a, b, c) or None.
 
         Returns energy (nf), atom_energy (nf x N), force (nf x N x 3), virial (nf x 9) and, with
         do_atomic_virial, atom_virial (nf x N x 9); eV, eV/Angstrom, eV. ``create_graph`` keeps the
         graph for force training. ``chunk_atoms`` > 0 evaluates centers in chunks to bound memory.
+        ``neighbors`` = (index, cell shift) as from ``local_neighbor_slots`` skips the neighbor search.
         """
         coord = coord.to(torch.float64).detach()
         nf, natoms = coord.shape[0], coord.shape[1]
         atype = atype.reshape(-1, natoms).expand(nf, natoms)
-        box_np = None if box is None else box.detach().cpu().numpy().reshape(nf, 3, 3)
-        index_np, shift_np = local_neighbor_slots(
-            coord.cpu().numpy(), box_np, atype.cpu().numpy(), self.rcut, self.sel
-        )
-        index = torch.from_numpy(index_np).to(coord.device)
-        shift = torch.from_numpy(shift_np).to(coord.device)
+        box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
+        if neighbors is None:
+            index_np, shift_np = local_neighbor_slots(
+                coord.cpu().numpy(), None if box is None else box.cpu().numpy(), atype.cpu().numpy(), self.rcut,
+                self.sel,
+            )
+            neighbors = (torch.from_numpy(index_np), torch.from_numpy(shift_np))
+        index = neighbors[0].to(device=coord.device, dtype=torch.long)
+        shift = shift_vectors(neighbors[1].to(coord.device), box)
         chunk = natoms if chunk_atoms <= 0 or create_graph else chunk_atoms
         atom_energy: List[torch.Tensor] = []
         force = torch.zeros(nf, natoms, 3, dtype=torch.float64, device=coord.device)

@@ -19,16 +19,25 @@ def local_neighbor_slots(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Neighbor slots of every frame. coord: nf x N x 3; box: nf x 3 x 3 or None; atype: nf x N.
 
-    Returns index (nf x N x nnei, local atom, -1 padding) and cartesian shift vectors (nf x N x nnei x 3).
+    Returns index (nf x N x nnei int64, local atom, -1 padding) and integer cell shifts
+    (nf x N x nnei x 3 int8): the neighbor sits at ``coord[index] + shift @ box``.
     """
     nf = coord.shape[0]
     index, shift = [], []
     for f in range(nf):
-        cell = None if box is None else box[f]
-        nlist = build_neighbor_list(coord[f], cell, atype[f], rcut, sel)
+        nlist = build_neighbor_list(coord[f], None if box is None else box[f], atype[f], rcut, sel)
         index.append(nlist.index)
-        shift.append(nlist.shift @ cell if cell is not None else nlist.shift)
+        shift.append(nlist.shift.astype(np.int8))
     return np.stack(index), np.stack(shift)
+
+
+def shift_vectors(cell_shift: torch.Tensor, box: Optional[torch.Tensor]) -> torch.Tensor:
+    """Cartesian image shifts (nf x N x nnei x 3, Angstrom) from integer cell shifts and box (nf x 3 x 3)."""
+    if box is None:
+        return torch.zeros(cell_shift.shape, dtype=torch.float64, device=cell_shift.device)
+    nf = cell_shift.shape[0]
+    flat = cell_shift.reshape(nf, -1, 3).to(box.dtype)
+    return torch.bmm(flat, box).reshape(cell_shift.shape)
 
 
 def gather_pair_vectors(

@@ -14,7 +14,7 @@ import torch
 
 from deeppot import keys
 from deeppot.model.energy_model import EnergyModel
-from deeppot.model.pairs import gather_pair_vectors, local_neighbor_slots
+from deeppot.model.pairs import gather_pair_vectors, local_neighbor_slots, shift_vectors
 
 
 def _mean_std(total: float, total_sq: float, count: float, protection: float):
@@ -35,7 +35,8 @@ def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], prote
             coord, atype, box = batch[keys.COORD], batch[keys.ATYPE], batch.get(keys.BOX)
             index, shift = local_neighbor_slots(coord, box, atype, model.rcut, model.sel)
             index_t = torch.from_numpy(index)
-            rij = gather_pair_vectors(torch.from_numpy(coord), index_t, torch.from_numpy(shift))
+            box_t = None if box is None else torch.from_numpy(np.asarray(box, dtype=np.float64))
+            rij = gather_pair_vectors(torch.from_numpy(coord), index_t, shift_vectors(torch.from_numpy(shift), box_t))
             mask = index_t >= 0
             if model.has_pair_exclude:
                 mask = mask & model.slot_keep[torch.from_numpy(atype)]

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from deeppot.model.statistics import (
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, save_checkpoint
 from deeppot.train.lcurve import LcurveWriter
+from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import EnergyLoss
 
@@ -44,7 +45,9 @@ def batch_to_torch(batch: Dict) -> Dict:
     return out
 
 
-def evaluate_batch(model: EnergyModel, batch: Dict, create_graph: bool) -> Dict[str, torch.Tensor]:
+def evaluate_batch(
+    model: EnergyModel, batch: Dict, create_graph: bool, neighbors: Optional[NeighborCache] = None
+) -> Dict[str, torch.Tensor]:
     return model(
         batch[keys.COORD],
         batch[keys.ATYPE],
@@ -52,6 +55,7 @@ def evaluate_batch(model: EnergyModel, batch: Dict, create_graph: bool) -> Dict[
         batch.get(keys.FPARAM),
         batch.get(keys.APARAM),
         create_graph=create_graph,
+        neighbors=None if neighbors is None else neighbors.slots(batch),
     )
 
 
@@ -108,6 +112,8 @@ class Trainer:
             [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
             betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay, fused=True,
         )
+        self.train_neighbors = NeighborCache(self.model.rcut, self.model.sel)
+        self.valid_neighbors = NeighborCache(self.model.rcut, self.model.sel)
         self.start_step = 0
         if restart:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -158,7 +164,8 @@ class Trainer:
         weight = 0
         for _ in range(self.config.training.validation_data.numb_btch):
             batch = batch_to_torch(self.valid_data.sampler.next_batch())
-            _, metrics = self.loss(evaluate_batch(self.model, batch, False), batch, batch["natoms"], lr)
+            pred = evaluate_batch(self.model, batch, False, self.valid_neighbors)
+            _, metrics = self.loss(pred, batch, batch["natoms"], lr)
             for name, value in metrics.items():
                 totals[name] = totals.get(name, 0.0) + value * batch["natoms"]
             weight += batch["natoms"]
@@ -178,6 +185,21 @@ class Trainer:
         directory = self.output_dir / (tcfg.save_dir or ".")
         return save_checkpoint(state, directory, tcfg.save_ckpt, step, tcfg.max_ckpt_keep)
 
+    def train_step(self, step_id: int) -> Tuple[Dict[str, float], float]:
+        """One optimisation step at 0-based step ``step_id``; returns the batch metrics and the lr."""
+        lr = self.schedule.value(step_id)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = batch_to_torch(self.train_data.sampler.next_batch())
+        pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
+        loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.training.gradient_max_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)
+        self.optimizer.step()
+        return metrics, lr
+
     def run(self) -> None:
         tcfg = self.config.training
         metric_names = ["rmse"] + [n for n, on in (("rmse_e", self.loss.has_e), ("rmse_f", self.loss.has_f),
@@ -188,17 +210,7 @@ class Trainer:
         started, last_time = time.time(), time.time()
         try:
             for step_id in range(self.start_step, tcfg.numb_steps):
-                lr = self.schedule.value(step_id)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                batch = batch_to_torch(self.train_data.sampler.next_batch())
-                pred = evaluate_batch(self.model, batch, create_graph=True)
-                loss, train_metrics = self.loss(pred, batch, batch["natoms"], lr)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tcfg.gradient_max_norm:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), tcfg.gradient_max_norm)
-                self.optimizer.step()
+                train_metrics, lr = self.train_step(step_id)
                 step = step_id + 1
                 if step == 1 or step % tcfg.disp_freq == 0:
                     valid_metrics = self.validate(lr)
