@@ -34,6 +34,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--model-seed", type=int, default=None,
+                        help="replace the descriptor and fitting seeds of the input (1) to see the spread over initialisations")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_ch4_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,8 @@ def main():
     config = json.loads((ROOT / "examples" / "ch4" / "input.json").read_text())
     config["training"].update(numb_steps=args.steps)
     config["learning_rate"]["decay_steps"] = 100
+    if args.model_seed is not None:
+        config["model"]["descriptor"]["seed"] = config["model"]["fitting_net"]["seed"] = args.model_seed
     (workdir / "input.json").write_text(json.dumps(config, indent=2))
     start = time.perf_counter()
     run(["deeppot", "train", "input.json"], workdir, env)
@@ -51,7 +55,7 @@ def main():
     run(["deeppot", "freeze", "-o", "model.pth"], workdir, env)
     report = run(["deeppot", "test", "-m", "model.pth", "-s", "ch4_data/validation_data", "-n", "60"], workdir, env)
     figures = {key: float(value) for key, value in re.findall(r"(Energy RMSE/Natoms|Force  RMSE)\s*:\s*(\S+)", report)}
-    print(f"workdir {workdir}")
+    print(f"workdir {workdir}, model seed {config['model']['descriptor']['seed']}")
     print(f"training: {args.steps} steps in {wall:.1f} s wall ({wall / 60:.2f} min, {wall / args.steps * 1e3:.2f} ms/step,"
           " including data loading and statistics), one thread")
     print(f"validation (60 frames): energy RMSE {figures['Energy RMSE/Natoms'] * 1e3:.3f} meV/atom, "
