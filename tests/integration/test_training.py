@@ -142,3 +142,25 @@ def test_fparam_aparam_float32_training_and_frozen_model(tmp_path, monkeypatch):
     high = dp.eval(*args, fparam=system.fparam[:1] * 3, aparam=system.aparam[:1])[0]
     assert np.all(np.isfinite(low)) and abs(float(high[0, 0] - low[0, 0])) > 1e-6
     assert dp.model.descriptor.davg.dtype == torch.float32
+
+
+def test_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = small_water_input(numb_steps=2, disp_freq=2, save_freq=1)
+    trainer = Trainer(validate_input(config))
+    trainer.save(1)
+    before = (tmp_path / "model.ckpt-1.pt").read_bytes()
+
+    def crash(state, path):
+        with open(path, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        trainer.save(2)
+    assert not (tmp_path / "model.ckpt-2.pt").exists()
+    assert (tmp_path / "checkpoint").read_text().strip() == "model.ckpt-1.pt"
+    assert (tmp_path / "model.ckpt-1.pt").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    load_checkpoint(str(tmp_path))  # the pointer still leads to a readable checkpoint

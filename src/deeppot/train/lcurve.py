@@ -48,6 +48,12 @@ class LcurveWriter:
     def close(self) -> None:
         self.file.close()
 
+    def __enter__(self) -> "LcurveWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _row_step(line: str) -> int:
     """Step of a data row; header lines count as step -1 so they are always kept."""

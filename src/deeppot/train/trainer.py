@@ -7,6 +7,7 @@ optimizer, restart state), so :meth:`Trainer.run` reads in one screen.
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from deeppot import keys
 from deeppot.config import InputConfig
@@ -207,27 +210,27 @@ class Trainer:
         lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, metric_names, self.valid_data is not None,
                               restart_step=self.start_step if self.start_step > 0 else None)
         self.model.train()
-        started, last_time = time.time(), time.time()
-        try:
+        started = last_time = time.time()
+        # a live progress bar on a terminal; log lines with the ETA every disp_freq steps in any case
+        progress = tqdm(total=tcfg.numb_steps, initial=self.start_step, unit="step", dynamic_ncols=True,
+                        disable=not sys.stderr.isatty())
+        with logging_redirect_tqdm(), progress, lcurve:
             for step_id in range(self.start_step, tcfg.numb_steps):
                 train_metrics, lr = self.train_step(step_id)
+                progress.update()
                 step = step_id + 1
                 if step == 1 or step % tcfg.disp_freq == 0:
                     valid_metrics = self.validate(lr)
                     lcurve.write(step, train_metrics, valid_metrics, lr)
                     now = time.time()
-                    done = step - self.start_step
-                    eta = (now - started) / done * (tcfg.numb_steps - step)
+                    eta = (now - started) / (step - self.start_step) * (tcfg.numb_steps - step)
                     log.info("step %d/%d: trn rmse %.3e%s, lr %.1e, %.2f s since last, ETA %s", step,
                              tcfg.numb_steps, train_metrics["rmse"],
                              "" if valid_metrics is None else ", val rmse %.3e" % valid_metrics["rmse"],
                              lr, now - last_time, _format_duration(eta))
                     last_time = now
                 if step % tcfg.save_freq == 0 or step == tcfg.numb_steps:
-                    path = self.save(step)
-                    log.info("saved checkpoint %s", path)
-        finally:
-            lcurve.close()
+                    log.info("saved checkpoint %s", self.save(step))
         log.info("training finished in %s", _format_duration(time.time() - started))
 
 
