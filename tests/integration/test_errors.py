@@ -113,3 +113,23 @@ def test_help_describes_options(command, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--verbose" in out and len(out.splitlines()) > 5
+
+
+def test_loss_option_deeppot_does_not_implement_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = small_water_input()
+    config["loss"]["use_huber"] = True
+    write_json(tmp_path / "input.json", config)
+    code, err = run(capsys, "train", "input.json")
+    assert code != 0 and "loss/use_huber" in err and "not supported" in err
+    assert not (tmp_path / "lcurve.out").exists()
+
+
+def test_ignored_training_option_is_warned(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    config = small_water_input(numb_steps=1, disp_freq=1, save_freq=1)
+    config["training"]["tensorboard"] = True
+    write_json(tmp_path / "input.json", config)
+    assert main(["train", "input.json"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("training/tensorboard" in w and "no effect" in w for w in warnings)

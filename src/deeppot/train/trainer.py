@@ -1,7 +1,7 @@
 """The training loop: sample a batch, energy+forces with a kept graph, loss, Adam step, log, save.
 
-Everything the loop needs is prepared by :func:`prepare_training` (data, model, statistics,
-optimizer, restart state), so :meth:`Trainer.run` reads in one screen.
+Everything the loop needs (data, model, statistics, optimizer, restart state) is prepared in
+:class:`Trainer`'s constructor, so :meth:`Trainer.train_step` and :meth:`Trainer.run` read in one screen.
 """
 
 import json
@@ -36,6 +36,7 @@ from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import EnergyLoss
+from deeppot.train.unsupported import check_supported
 
 log = logging.getLogger("deeppot")
 
@@ -90,6 +91,7 @@ class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
                  output_dir: Path = Path(".")):
         tune_allocator()
+        check_supported(config)
         self.config = config
         self.output_dir = Path(output_dir)
         tcfg, mcfg = config.training, config.model
@@ -102,9 +104,12 @@ class Trainer:
         checkpoint = load_checkpoint(restart or init_model) if (restart or init_model) else None
         self.model = self._prepare_model(checkpoint)
         lr_cfg = config.learning_rate
+        warmup_steps = lr_cfg.warmup_steps
+        if lr_cfg.warmup_ratio is not None:
+            warmup_steps = int(lr_cfg.warmup_ratio * tcfg.numb_steps)
         self.schedule = ExpDecaySchedule.build(
             lr_cfg.start_lr, lr_cfg.stop_lr, tcfg.numb_steps, lr_cfg.decay_steps, lr_cfg.decay_rate,
-            lr_cfg.smooth, lr_cfg.warmup_steps, lr_cfg.warmup_start_factor,
+            lr_cfg.smooth, warmup_steps, lr_cfg.warmup_start_factor,
         )
         lcfg = config.loss
         self.loss = EnergyLoss(lr_cfg.start_lr, lcfg.start_pref_e, lcfg.limit_pref_e, lcfg.start_pref_f,
