@@ -54,6 +54,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"deeppot {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an unexpected failure: still one message; -v shows the traceback
+        if args.verbose:
+            raise
+        print(f"deeppot {args.command}: error: {exc.__class__.__name__}: {exc} (run with -v for the traceback)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -133,3 +133,17 @@ def test_ignored_training_option_is_warned(tmp_path, monkeypatch, caplog):
     assert main(["train", "input.json"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("training/tensorboard" in w and "no effect" in w for w in warnings)
+
+
+def test_unexpected_failure_is_one_message_and_verbose_shows_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    import deeppot.commands.freeze as freeze_command
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something deep broke")
+
+    monkeypatch.setattr(freeze_command, "freeze", broken)
+    code, err = run(capsys, "freeze")
+    assert code == 1 and "RuntimeError: something deep broke" in err and "Traceback" not in err
+    with pytest.raises(RuntimeError):
+        main(["freeze", "-v"])
