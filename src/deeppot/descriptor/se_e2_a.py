@@ -64,8 +64,9 @@ class DescriptorSeA(nn.Module):
         self.register_buffer("davg", torch.zeros(ntypes, self.nnei, 4, dtype=self.dtype))
         self.register_buffer("dstd", torch.ones(ntypes, self.nnei, 4, dtype=self.dtype))
         self.register_buffer("pair_excluded", self._excluded_slots(), persistent=False)
-        slot_type = torch.cat([torch.full((width,), t, dtype=torch.long) for t, width in enumerate(self.sel)])
-        self.register_buffer("slot_type", slot_type, persistent=False)  # nnei: the neighbor type of each slot's block
+        starts = torch.tensor(self.sel_offsets, dtype=torch.long)
+        self.register_buffer("block_starts", starts, persistent=False)  # first slot of each type block
+        self.register_buffer("block_ends", starts + torch.tensor(self.sel), persistent=False)  # one past its last
 
     def _excluded_slots(self) -> torch.Tensor:
         """ntypes x nnei: 1 where (center type, slot's block type) is in exclude_types."""
@@ -103,39 +104,45 @@ class DescriptorSeA(nn.Module):
         env = env.reshape(n, self.nnei, 4)  # n x nnei x 4
         mask = nei_mask.reshape(n, self.nnei)
         ctype = center_type.reshape(-1)
-        radial = env[:, :, 0].reshape(n * self.nnei, 1)
-        # a padded slot's embedding input depends only on (center type, slot): -davg/dstd
-        pad_input = (-self.davg[:, :, :1] / self.dstd[:, :, :1]).to(self.dtype)  # ntypes x nnei x 1
-        positions: List[torch.Tensor] = []  # flat (center, slot) index of the real neighbors of each net
-        values: List[torch.Tensor] = []  # their embeddings
-        pad_blocks: List[torch.Tensor] = []  # per net: embeddings of padded slots
+        # padded slots normalise to the constant row -davg/dstd of (center type, slot)
+        pad_env = (-self.davg / self.dstd).to(self.dtype)  # ntypes x nnei x 4
+        # real neighbors fill each block from the front: past the longest filling (over all centers)
+        # a block holds padding only, whose sum over slots is a constant per center type
+        filled = torch.nn.functional.pad(torch.cumsum(mask.to(torch.int32), dim=1), (1, 0))  # n x (nnei + 1)
+        counts = filled[:, self.block_ends] - filled[:, self.block_starts]  # n x ntypes real neighbors
+        widths: List[int] = [0] * self.ntypes
+        if n > 0:
+            widths = torch.jit.annotate(List[int], counts.max(dim=0).values.tolist())
+        gr_t = torch.zeros(n, 4, m1, dtype=self.dtype, device=rij.device)  # gr transposed: n x 4 x M1
+        tails: List[torch.Tensor] = []  # padding-only tails, as ntypes x 4 x M1 tables by center type
         for k, net in enumerate(self.embeddings):
-            tj = k % self.ntypes if self.type_one_side else k // self.ntypes
-            start, stop = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj]
-            selected = mask & (self.slot_type == tj).unsqueeze(0)
-            pad_rows = pad_input[:, start:stop, :]  # ntypes x sel_t x 1
+            ti = k % self.ntypes
+            tj = ti if self.type_one_side else k // self.ntypes
+            start, stop, width = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj], widths[tj]
+            rows = torch.arange(0)
+            head = env[:, start : start + width]
             if not self.type_one_side:
-                selected = selected & (ctype == k % self.ntypes).unsqueeze(1)
-                pad_rows = pad_rows[k % self.ntypes]  # sel_t x 1
-            flat = torch.nonzero(selected.reshape(-1)).squeeze(-1)
-            # one call of the net for its real neighbors and its pad rows
-            outputs = net(torch.cat([radial.index_select(0, flat), pad_rows.reshape(-1, 1)]))
-            positions.append(flat)
-            values.append(outputs[: flat.shape[0]])
-            pad_blocks.append(outputs[flat.shape[0] :].reshape(pad_rows.shape[:-1] + (m1,)))
-        if self.type_one_side:
-            pad_table = torch.cat(pad_blocks, dim=1)  # ntypes x nnei x M1
-        else:  # net index ti + tj * ntypes: stack center types, then join neighbor blocks
-            pad_table = torch.cat(
-                [torch.stack(pad_blocks[tj * self.ntypes : (tj + 1) * self.ntypes]) for tj in range(self.ntypes)], dim=1
-            )
-        embedded = (
-            pad_table.reshape(self.ntypes, self.nnei * m1)
-            .index_select(0, ctype)
-            .reshape(n * self.nnei, m1)
-            .index_copy(0, torch.cat(positions), torch.cat(values))
-        )
-        gr_t = torch.matmul(env.transpose(1, 2), embedded.reshape(n, self.nnei, m1)) / self.nnei  # n x 4 x M1
+                rows = torch.nonzero(ctype == ti).squeeze(-1)
+                head = head[rows]
+            tail_env = pad_env[:, start + width : stop]  # ntypes x (sel_t - width) x 4
+            if not self.type_one_side:
+                tail_env = tail_env[ti : ti + 1]  # only this net's center type
+            # one call of the net for the filled slots and the padding-only tail
+            outputs = net(torch.cat([head[:, :, :1].reshape(-1, 1), tail_env[:, :, :1].reshape(-1, 1)]))
+            n_head = head.shape[0] * width
+            if n_head > 0:
+                head_g = outputs[:n_head].reshape(head.shape[0], width, m1)
+                contribution = torch.matmul(head.transpose(1, 2), head_g)  # n_k x 4 x M1
+                gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
+            if width < stop - start:
+                tail_g = outputs[n_head:].reshape(tail_env.shape[0], tail_env.shape[1], m1)
+                tail = torch.matmul(tail_env.transpose(1, 2), tail_g)  # (ntypes or 1) x 4 x M1
+                if not self.type_one_side:
+                    tail = torch.nn.functional.pad(tail, (0, 0, 0, 0, ti, self.ntypes - 1 - ti))
+                tails.append(tail)
+        if len(tails) > 0:
+            gr_t = gr_t + torch.stack(tails).sum(dim=0).index_select(0, ctype)
+        gr_t = gr_t / self.nnei
         gr = gr_t.transpose(1, 2)  # n x M1 x 4
         desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
         return desc.reshape(nf, nloc, m1 * self.axis_neuron)
