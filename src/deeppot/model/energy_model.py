@@ -168,10 +168,8 @@ class EnergyModel(nn.Module):
         index = neighbors[0].to(device=coord.device, dtype=torch.long)
         shift = shift_vectors(neighbors[1].to(coord.device), box)
         chunk = natoms if chunk_atoms <= 0 or create_graph else chunk_atoms
-        atom_energy: List[torch.Tensor] = []
-        force = torch.zeros(nf, natoms, 3, dtype=torch.float64, device=coord.device)
-        virial = torch.zeros(nf, 9, dtype=torch.float64, device=coord.device)
-        atom_virial = torch.zeros(nf, natoms, 9, dtype=torch.float64, device=coord.device)
+        parts: Dict[str, List[torch.Tensor]] = {keys.ATOM_ENERGY: [], keys.FORCE: [], keys.VIRIAL: [],
+                                                 keys.ATOM_VIRIAL: []}
         for start in range(0, natoms, chunk):
             rows = slice(start, min(start + chunk, natoms))
             nlist = index[:, rows]
@@ -180,16 +178,17 @@ class EnergyModel(nn.Module):
             energy, pair_grad = self._energy_and_pair_gradient(
                 rij, nlist >= 0, atype[:, rows], fparam, chunk_aparam, create_graph
             )
-            atom_energy.append(energy if create_graph else energy.detach())
             rij = rij.detach()
-            force = force + forces_from_pair_gradient(pair_grad, nlist, natoms, start)
-            virial = virial + virial_from_pair_gradient(pair_grad, rij)
+            parts[keys.ATOM_ENERGY].append(energy if create_graph else energy.detach())
+            parts[keys.FORCE].append(forces_from_pair_gradient(pair_grad, nlist, natoms, start))
+            parts[keys.VIRIAL].append(virial_from_pair_gradient(pair_grad, rij))
             if do_atomic_virial:
-                atom_virial = atom_virial + atomic_virial_from_pair_gradient(pair_grad, rij, nlist, natoms)
-        all_energy = torch.cat(atom_energy, dim=1)
-        out = {keys.ENERGY: all_energy.sum(dim=1), keys.ATOM_ENERGY: all_energy, keys.FORCE: force, keys.VIRIAL: virial}
-        if do_atomic_virial:
-            out[keys.ATOM_VIRIAL] = atom_virial
+                parts[keys.ATOM_VIRIAL].append(atomic_virial_from_pair_gradient(pair_grad, rij, nlist, natoms))
+        all_energy = torch.cat(parts[keys.ATOM_ENERGY], dim=1)
+        out = {keys.ENERGY: all_energy.sum(dim=1), keys.ATOM_ENERGY: all_energy}
+        for name in (keys.FORCE, keys.VIRIAL, keys.ATOM_VIRIAL):
+            if parts[name]:  # chunks add up; a single chunk needs no sum
+                out[name] = parts[name][0] if len(parts[name]) == 1 else torch.stack(parts[name]).sum(dim=0)
         return out
 
     # -------------------------------------------------------- serialization
