@@ -26,6 +26,12 @@ class EnergyLoss:
     limit_pref_v: float = 0.0
     intensive_ener_virial: bool = False
 
+    @classmethod
+    def from_config(cls, config, start_lr: float) -> "EnergyLoss":
+        """From the validated ``loss`` section (EnerLossConfig)."""
+        names = [f for f in cls.__dataclass_fields__ if f != "start_lr"]
+        return cls(start_lr, **{name: getattr(config, name) for name in names})
+
     @property
     def has_e(self) -> bool:
         return self.start_pref_e != 0.0 and self.limit_pref_e != 0.0

@@ -111,9 +111,7 @@ class Trainer:
             lr_cfg.start_lr, lr_cfg.stop_lr, tcfg.numb_steps, lr_cfg.decay_steps, lr_cfg.decay_rate,
             lr_cfg.smooth, warmup_steps, lr_cfg.warmup_start_factor,
         )
-        lcfg = config.loss
-        self.loss = EnergyLoss(lr_cfg.start_lr, lcfg.start_pref_e, lcfg.limit_pref_e, lcfg.start_pref_f,
-                               lcfg.limit_pref_f, lcfg.start_pref_v, lcfg.limit_pref_v, lcfg.intensive_ener_virial)
+        self.loss = EnergyLoss.from_config(config.loss, lr_cfg.start_lr)
         ocfg = config.optimizer
         optimizer_cls = torch.optim.AdamW if ocfg.type == "AdamW" else torch.optim.Adam
         self.optimizer = optimizer_cls(
