@@ -1,13 +1,13 @@
 """forward_lower (ghost atoms + neighbor list from an MD engine) agrees with forward; TorchScript export."""
 
 import io
-from typing import Dict, Optional
 
 import numpy as np
 import pytest
 import torch
-
 from deeppot_test_models import evaluate, make_model
+
+from deeppot.export.model_file import FrozenEnergyModel
 
 
 def extend_with_ghosts(coord, atype, box, rcut):
@@ -147,24 +147,6 @@ def test_forward_lower_without_mapping(models, periodic_system):
 # ------------------------------------------------------------------------------------------ TorchScript
 jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:DeprecationWarning")
 
-class LowerWrapper(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self,
-        extended_coord: torch.Tensor,
-        extended_atype: torch.Tensor,
-        nlist: torch.Tensor,
-        mapping: Optional[torch.Tensor] = None,
-        fparam: Optional[torch.Tensor] = None,
-        aparam: Optional[torch.Tensor] = None,
-        do_atomic_virial: bool = False,
-    ) -> Dict[str, torch.Tensor]:
-        return self.model.forward_lower(extended_coord, extended_atype, nlist, mapping, fparam, aparam, do_atomic_virial)
-
-
 @jit_warnings
 @pytest.mark.parametrize(
     "kwargs",
@@ -180,7 +162,7 @@ def test_torchscript_forward_lower(kwargs, periodic_system):
     coord, atype, box = periodic_system
     ext, ext_atype, mapping, _ = extend_with_ghosts(coord, atype, box, model.rcut)
     nlist = build_blocked_nlist(ext, ext_atype, len(atype), model.rcut, model.sel)
-    scripted = torch.jit.script(LowerWrapper(model))
+    scripted = torch.jit.script(FrozenEnergyModel(model))
     eager = run_lower(model, ext, ext_atype, nlist, mapping)
     for fn in (scripted, _save_and_load(scripted)):
         out = run_lower(model, ext, ext_atype, nlist, mapping, fn=fn)
@@ -200,7 +182,7 @@ def test_torchscript_with_fparam_aparam(periodic_system):
     nlist = build_blocked_nlist(ext, ext_atype, len(atype), model.rcut, model.sel)
     fparam = torch.tensor([[0.3]], dtype=torch.float64)
     aparam = torch.linspace(-0.5, 0.8, len(atype), dtype=torch.float64).reshape(1, -1, 1)
-    scripted = _save_and_load(torch.jit.script(LowerWrapper(model)))
+    scripted = _save_and_load(torch.jit.script(FrozenEnergyModel(model)))
     eager = run_lower(model, ext, ext_atype, nlist, mapping, fparam, aparam)
     out = run_lower(model, ext, ext_atype, nlist, mapping, fparam, aparam, fn=scripted)
     for key in eager:
