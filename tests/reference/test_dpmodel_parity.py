@@ -135,7 +135,6 @@ def test_nopbc_env_protection():
     assert np.abs(evaluate(EnergyModel.deserialize(data), coord, atype)["energy"] - ours["energy"]).max() > 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="virtual atoms (type -1, DeePMD-kit's mixed-type padding) are not supported yet")
 def test_virtual_atoms_contribute_nothing():
     """Type -1 marks a virtual (padding) atom (spec 3.1/3.2/3.10): it is no one's neighbor and its atomic
     energy is 0, so adding one changes nothing. The cluster has only type-0 atoms, so a leak of the virtual

@@ -49,10 +49,13 @@ def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
 def build_neighbor_list(
     coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, sel: List[int]
 ) -> NeighborList:
-    """Type-blocked neighbor list of one frame. coord: N x 3 (Angstrom), box: 3 x 3 or None, atype: N."""
+    """Type-blocked neighbor list of one frame. coord: N x 3 (Angstrom), box: 3 x 3 or None, atype: N
+    (-1 for a virtual atom, which gets no neighbors and is no one's neighbor)."""
     natoms = coord.shape[0]
     nnei = int(sum(sel))
     i, j, shift, dist = pair_list(coord, box, rcut)
+    real = (atype[i] >= 0) & (atype[j] >= 0)  # virtual atoms (type -1) are no one's neighbors
+    i, j, shift, dist = i[real], j[real], shift[real], dist[real]
     # global distance order per center, truncated to sum(sel)
     order = np.lexsort((dist, i))
     i, j, shift, dist = i[order], j[order], shift[order], dist[order]

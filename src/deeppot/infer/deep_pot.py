@@ -59,8 +59,9 @@ class DeepPot:
         coords = np.asarray(coords, dtype=np.float64).reshape(-1, natoms, 3)
         nframes = coords.shape[0]
         atom_types = np.broadcast_to(atom_types.reshape(-1, natoms), (nframes, natoms))
-        if atom_types.min() < 0 or atom_types.max() >= self.model.ntypes:
-            raise DeeppotError(f"atom_types must be in 0..{self.model.ntypes - 1} (type_map {self.model.type_map})")
+        if atom_types.min() < -1 or atom_types.max() >= self.model.ntypes:
+            raise DeeppotError(f"atom_types must be in 0..{self.model.ntypes - 1} (type_map {self.model.type_map}), "
+                               "or -1 for a virtual atom")
         cells = None if cells is None else np.asarray(cells, dtype=np.float64).reshape(nframes, 3, 3)
         fparam = None if fparam is None else np.asarray(fparam, dtype=np.float64).reshape(nframes, -1)
         aparam = None if aparam is None else np.asarray(aparam, dtype=np.float64).reshape(nframes, natoms, -1)

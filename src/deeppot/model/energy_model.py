@@ -71,13 +71,19 @@ class EnergyModel(nn.Module):
         fparam: Optional[torch.Tensor] = None,
         aparam: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3)."""
+        """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3).
+
+        Type -1 marks a virtual (padding) atom: it has no neighbors and zero energy.
+        """
+        real = atype >= 0
+        atype = atype.clamp(min=0)
+        nei_mask = nei_mask & real.unsqueeze(-1)
         if self.has_pair_exclude:
             nei_mask = nei_mask & self.slot_keep[atype]
         descriptor = self.descriptor(rij, nei_mask, atype)
         energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
         energy = energy + self.out_bias[0, :, 0][atype]
-        return energy * self.atom_keep[atype]
+        return energy * self.atom_keep[atype] * real.to(torch.float64)
 
     def _energy_and_pair_gradient(
         self,
