@@ -97,6 +97,7 @@ def test_checkpoint_retention_and_pointer(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load in torch 2.13
 def test_frozen_model_matches_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_json(tmp_path / "input.json", small_water_input(numb_steps=2, disp_freq=2, save_freq=2))
@@ -113,6 +114,8 @@ def test_frozen_model_matches_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_allclose(force, out["force"].numpy(), rtol=0, atol=1e-12)
     meta = json.loads(json.dumps(dp.metadata["model_def_script"]))
     assert meta["descriptor"]["sel"] == [46, 92]
+    scripted = torch.jit.load(str(tmp_path / "frozen.pth"))  # what C++ (libtorch) loads
+    assert scripted.get_type_map() == ["O", "H"] and scripted.get_rcut() == 6.0 and scripted.get_sel() == [46, 92]
 
 
 def test_fparam_aparam_float32_training_and_frozen_model(tmp_path, monkeypatch):

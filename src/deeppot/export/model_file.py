@@ -15,6 +15,7 @@ Python reads the dict back and rebuilds the eager model; C++ runs the scripted m
 import io
 import json
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -122,38 +123,43 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     extra = {JSON_ENTRY: json.dumps(meta), ARRAYS_ENTRY: buffer.getvalue()}
+    archive = io.BytesIO()  # saved in memory, so the archive's inner folder is not named after a temp file
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.13
-        scripted = torch.jit.script(FrozenEnergyModel(model.eval()))
-        atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+        torch.jit.save(torch.jit.script(FrozenEnergyModel(model.eval())), archive, _extra_files=extra)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(archive.getvalue()))
 
 
-def read_model_file(path: Path) -> Tuple[Dict, torch.jit.ScriptModule]:
-    """Metadata (with the serialized model dict, arrays restored) and the scripted module."""
+def read_model_metadata(path: Path) -> Dict:
+    """The metadata of a frozen file, with the serialized model dict (arrays restored).
+
+    Read straight from the archive (a zip): the TorchScript module itself is for C++ and is not loaded.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found; freeze a checkpoint with 'deeppot freeze -o {path.name}'")
-    extra = {JSON_ENTRY: "", ARRAYS_ENTRY: ""}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as exc:
+        with zipfile.ZipFile(path) as archive:
+            entries = {name.split("/extra/", 1)[1]: name for name in archive.namelist() if "/extra/" in name}
+            if JSON_ENTRY not in entries:
+                raise ModelFileError(
+                    f"{path}: a TorchScript file without deeppot metadata; make one with 'deeppot freeze'"
+                )
+            meta = json.loads(archive.read(entries[JSON_ENTRY]))
+            arrays_bytes = archive.read(entries[ARRAYS_ENTRY])
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ModelFileError(f"{path}: not a frozen deeppot model ({exc.__class__.__name__}); "
                              "make one with 'deeppot freeze'") from None
-    if not extra[JSON_ENTRY]:
-        raise ModelFileError(f"{path}: a TorchScript file without deeppot metadata; make one with 'deeppot freeze'")
-    meta = json.loads(extra[JSON_ENTRY])
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer deeppot (format {meta['format_version']}); upgrade deeppot")
-    with np.load(io.BytesIO(extra[ARRAYS_ENTRY]), allow_pickle=False) as arrays:
+    with np.load(io.BytesIO(arrays_bytes), allow_pickle=False) as arrays:
         meta["model"] = _join_arrays(meta["model"], {k: arrays[k] for k in arrays.files})
-    return meta, scripted
+    return meta
 
 
 def load_model(path: Path) -> Tuple[EnergyModel, Dict]:
     """The eager model rebuilt from a frozen file, and the file's metadata."""
-    meta, _ = read_model_file(path)
+    meta = read_model_metadata(path)
     model = EnergyModel.deserialize(meta["model"])
     model.min_nbor_dist = meta.get("min_nbor_dist", -1.0)
     return model.eval(), meta
