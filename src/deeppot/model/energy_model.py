@@ -75,15 +75,23 @@ class EnergyModel(nn.Module):
 
         Type -1 marks a virtual (padding) atom: it has no neighbors and zero energy.
         """
+        nei_mask, atype, real = self.slot_mask(nei_mask, atype)
+        descriptor = self.descriptor(rij, nei_mask, atype)
+        energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
+        energy = energy + self.out_bias[0, :, 0][atype]
+        return energy * self.atom_keep[atype] * real.to(torch.float64)
+
+    def slot_mask(
+        self, nei_mask: torch.Tensor, atype: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The slots the descriptor sees: no neighbors for virtual centers (type -1), model-level
+        pair_exclude_types removed. Returns (mask, center types with -1 read as 0, real-center mask)."""
         real = atype >= 0
         atype = atype.clamp(min=0)
         nei_mask = nei_mask & real.unsqueeze(-1)
         if self.has_pair_exclude:
             nei_mask = nei_mask & self.slot_keep[atype]
-        descriptor = self.descriptor(rij, nei_mask, atype)
-        energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
-        energy = energy + self.out_bias[0, :, 0][atype]
-        return energy * self.atom_keep[atype] * real.to(torch.float64)
+        return nei_mask, atype, real
 
     def _energy_and_pair_gradient(
         self,
@@ -165,14 +173,7 @@ class EnergyModel(nn.Module):
         nf, natoms = coord.shape[0], coord.shape[1]
         atype = atype.reshape(-1, natoms).expand(nf, natoms)
         box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
-        if neighbors is None:
-            index_np, shift_np = local_neighbor_slots(
-                coord.cpu().numpy(), None if box is None else box.cpu().numpy(), atype.cpu().numpy(), self.rcut,
-                self.sel,
-            )
-            neighbors = (torch.from_numpy(index_np), torch.from_numpy(shift_np))
-        index = neighbors[0].to(device=coord.device, dtype=torch.long)
-        shift = shift_vectors(neighbors[1].to(coord.device), box)
+        index, shift = self.neighbor_slots(coord, atype, box, neighbors)
         chunk = natoms if chunk_atoms <= 0 or create_graph else chunk_atoms
         parts: Dict[str, List[torch.Tensor]] = {keys.ATOM_ENERGY: [], keys.FORCE: [], keys.VIRIAL: [],
                                                  keys.ATOM_VIRIAL: []}
@@ -196,6 +197,26 @@ class EnergyModel(nn.Module):
             if parts[name]:  # chunks add up; a single chunk needs no sum
                 out[name] = parts[name][0] if len(parts[name]) == 1 else torch.stack(parts[name]).sum(dim=0)
         return out
+
+    @torch.jit.unused
+    def neighbor_slots(
+        self,
+        coord: torch.Tensor,
+        atype: torch.Tensor,
+        box: Optional[torch.Tensor],
+        neighbors: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Slot indices (nf x N x nnei, -1 padding) and cartesian image shifts (nf x N x nnei x 3, Angstrom)
+        of frames coord (nf x N x 3), atype (nf x N), box (nf x 3 x 3 or None). ``neighbors`` = (index,
+        integer cell shift) as from ``local_neighbor_slots`` skips the neighbor search."""
+        if neighbors is None:
+            index_np, shift_np = local_neighbor_slots(
+                coord.detach().cpu().numpy(), None if box is None else box.detach().cpu().numpy(),
+                atype.cpu().numpy(), self.rcut, self.sel,
+            )
+            neighbors = (torch.from_numpy(index_np), torch.from_numpy(shift_np))
+        index = neighbors[0].to(device=coord.device, dtype=torch.long)
+        return index, shift_vectors(neighbors[1].to(coord.device), box)
 
     # -------------------------------------------------------- serialization
     @torch.jit.unused

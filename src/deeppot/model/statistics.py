@@ -14,7 +14,7 @@ import torch
 
 from deeppot import keys
 from deeppot.model.energy_model import EnergyModel
-from deeppot.model.pairs import gather_pair_vectors, local_neighbor_slots, shift_vectors
+from deeppot.model.pairs import gather_pair_vectors
 
 
 def _mean_std(total: float, total_sq: float, count: float, protection: float):
@@ -33,14 +33,12 @@ def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], prote
     with torch.no_grad():
         for batch in batches:
             coord, atype, box = batch[keys.COORD], batch[keys.ATYPE], batch.get(keys.BOX)
-            index, shift = local_neighbor_slots(coord, box, atype, model.rcut, model.sel)
-            index_t = torch.from_numpy(index)
+            coord_t, atype_t = torch.from_numpy(np.asarray(coord)), torch.from_numpy(np.asarray(atype))
             box_t = None if box is None else torch.from_numpy(np.asarray(box, dtype=np.float64))
-            rij = gather_pair_vectors(torch.from_numpy(coord), index_t, shift_vectors(torch.from_numpy(shift), box_t))
-            mask = index_t >= 0
-            if model.has_pair_exclude:
-                mask = mask & model.slot_keep[torch.from_numpy(atype)]
-            env = descriptor.raw_environment(rij, mask, torch.from_numpy(atype)).to(torch.float64).numpy()
+            index, shift = model.neighbor_slots(coord_t, atype_t, box_t)
+            mask, center_type, _ = model.slot_mask(index >= 0, atype_t)
+            rij = gather_pair_vectors(coord_t, index, shift)
+            env = descriptor.raw_environment(rij, mask, center_type).to(torch.float64).numpy()
             for t in range(ntypes):
                 rows = env[atype == t]  # n x nnei x 4
                 radial, angular = rows[..., 0], rows[..., 1:]
