@@ -36,12 +36,13 @@ class DP(Calculator):
         cell = atoms.cell.array.reshape(1, 9) if periodic else None
         fparam = atoms.info.get("fparam")
         aparam = atoms.info.get("aparam")
-        energy, forces, virial, atom_energy, _ = self.dp.eval(
-            atoms.positions.reshape(1, -1, 3), cell, types, atomic=True, fparam=fparam, aparam=aparam
-        )
+        atomic = "energies" in properties  # per-atom terms cost extra: only when asked for
+        out = self.dp.eval(atoms.positions.reshape(1, -1, 3), cell, types, atomic=atomic, fparam=fparam, aparam=aparam)
+        energy, forces, virial = out[0], out[1], out[2]
         self.results["energy"] = float(energy[0, 0])
         self.results["free_energy"] = float(energy[0, 0])
-        self.results["energies"] = atom_energy[0, :, 0].copy()
+        if atomic:
+            self.results["energies"] = out[3][0, :, 0].copy()
         self.results["forces"] = forces[0].copy()
         virial3 = virial[0].reshape(3, 3)
         self.results["virial"] = virial3.copy()
