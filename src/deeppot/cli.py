@@ -7,6 +7,7 @@ from typing import List, Optional
 
 from deeppot import __version__
 from deeppot.errors import DeeppotError
+from deeppot.runtime import configure_threads
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -21,15 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deeppot v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from deeppot.commands import convert, freeze, neighbor_stat, test, train
+    from deeppot.commands import compress, convert, freeze, neighbor_stat, test, train
 
-    for module in (train, freeze, test, convert, neighbor_stat):
+    for module in (train, freeze, test, compress, convert, neighbor_stat):
         command = module.add_parser(sub)
         _add_common(command)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    try:  # before the commands import torch, so OpenMP's wait policy takes effect
+        configure_threads()
+    except DeeppotError as exc:
+        print(f"deeppot: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

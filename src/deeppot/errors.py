@@ -15,3 +15,11 @@ class DataError(DeeppotError):
 
 class ModelFileError(DeeppotError):
     """A missing or unreadable model or checkpoint file."""
+
+
+class OptionError(DeeppotError):
+    """A command-line option with a value that cannot work; the message names the option."""
+
+
+class TrainingDiverged(DeeppotError):
+    """The loss became NaN or inf; training stopped before the weights were updated with it."""

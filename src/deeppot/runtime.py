@@ -1,8 +1,13 @@
-"""Process-wide settings that make CPU evaluation faster. Called by the trainer and by DeepPot."""
+"""Process-wide settings: thread counts (read as DeePMD-kit users set them) and the allocator."""
 
 import ctypes
 import ctypes.util
+import os
 import sys
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from deeppot.errors import DeeppotError
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -28,3 +33,79 @@ def tune_allocator() -> None:
         libc.mallopt(_M_MMAP_MAX, 0)
         libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     _tuned = True
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    """The thread counts in use and where each came from (an environment variable or deeppot's default)."""
+
+    intra_op: int
+    intra_source: str
+    inter_op: int
+    inter_source: str
+    wait_policy: str
+
+    def describe(self) -> str:
+        return (f"threads: {self.intra_op} intra-op ({self.intra_source}), {self.inter_op} inter-op "
+                f"({self.inter_source}), OpenMP wait policy {self.wait_policy}; set "
+                "DP_INTRA_OP_PARALLELISM_THREADS / DP_INTER_OP_PARALLELISM_THREADS (or OMP_NUM_THREADS) to change")
+
+
+_settings: Optional[ThreadSettings] = None
+
+
+def _positive_int_from_env(names) -> Tuple[Optional[int], str]:
+    """The first of the variables ``names`` that holds a positive integer, and its name."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        if not value.isdigit():
+            raise DeeppotError(f"environment variable {name}={value!r}: not a whole number of threads; "
+                               f"set it to e.g. 1 or unset it")
+        if int(value) > 0:  # 0 means "default", as in DeePMD-kit
+            return int(value), name
+    return None, ""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads() -> ThreadSettings:
+    """Set torch's thread counts the way DeePMD-kit users set them; call before heavy work.
+
+    - intra-op threads: ``DP_INTRA_OP_PARALLELISM_THREADS``, else ``OMP_NUM_THREADS``, else the cores
+      this process may use;
+    - inter-op threads: ``DP_INTER_OP_PARALLELISM_THREADS``, else torch's default;
+    - OpenMP's wait policy: ``OMP_WAIT_POLICY`` if set, else PASSIVE. With torch's default (active
+      spin-waiting) threads that find their cores busy with other work spin against each other and a
+      training step became 3 to 25 times slower; passive waiting costs little on a quiet machine
+      (benchmarks/bench_threads.py). The policy only takes effect when this runs before torch is imported
+      (the command line does so); the counts take effect at any time.
+    """
+    global _settings
+    if _settings is not None:
+        return _settings
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    intra, intra_source = _positive_int_from_env(("DP_INTRA_OP_PARALLELISM_THREADS", "OMP_NUM_THREADS"))
+    if intra is None:
+        intra, intra_source = usable_cores(), "default: cores available"
+    inter, inter_source = _positive_int_from_env(("DP_INTER_OP_PARALLELISM_THREADS",))
+    import torch
+
+    torch.set_num_threads(intra)
+    if inter is not None:
+        try:
+            torch.set_num_interop_threads(inter)
+        except RuntimeError:  # already fixed once parallel work has run in this process
+            inter_source += " (too late to change in this process)"
+    else:
+        inter_source = "torch default"
+    _settings = ThreadSettings(intra, intra_source, torch.get_num_interop_threads(), inter_source,
+                               os.environ["OMP_WAIT_POLICY"])
+    return _settings

@@ -1,10 +1,13 @@
 """``deeppot train input.json [--restart CKPT | --init-model CKPT]``."""
 
 import argparse
+import logging
 from pathlib import Path
 
 from deeppot.config import load_input
 from deeppot.errors import ConfigError
+
+log = logging.getLogger("deeppot")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,11 +30,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
+    from deeppot.runtime import configure_threads
     from deeppot.train.trainer import Trainer, write_out_json
 
     if not Path(args.INPUT).is_file():
         raise ConfigError(f"{args.INPUT}: input file not found")
     config = load_input(args.INPUT)
+    log.info(configure_threads().describe())
     trainer = Trainer(config, restart=args.restart, init_model=args.init_model)
     write_out_json(trainer, Path(args.output))
     trainer.run()

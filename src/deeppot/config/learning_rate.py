@@ -57,6 +57,11 @@ class ExpLearningRateConfig(Section):
             self.stop_lr = from_ratio
         elif self.stop_lr is None:
             self.stop_lr = DEFAULT_STOP_LR
+        if self.stop_lr > self.start_lr:
+            key = "stop_lr_ratio" if self.stop_lr_ratio is not None else "stop_lr"
+            found.append(((key,), f"gives a stop_lr of {self.stop_lr:g}, larger than start_lr {self.start_lr:g}: the "
+                          "learning rate would grow and the loss prefactors, which follow lr/start_lr, turn "
+                          "negative. Set stop_lr below start_lr (e.g. 1e-8 with start_lr 1e-3)"))
         if self.warmup_steps != 0 and self.warmup_ratio is not None:
             found.append(
                 (("warmup_ratio",), "warmup_steps and warmup_ratio are mutually exclusive; give only one")

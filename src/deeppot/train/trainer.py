@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -21,7 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from deeppot import keys
 from deeppot.config import InputConfig
 from deeppot.data import BatchSampler, DeepmdSystem, batch_sizes, expand_systems, iter_frames, system_probabilities
-from deeppot.errors import ConfigError
+from deeppot.errors import ConfigError, TrainingDiverged
 from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
@@ -31,7 +30,8 @@ from deeppot.model.statistics import (
     compute_parameter_statistics,
 )
 from deeppot.runtime import tune_allocator
-from deeppot.train.checkpoint import load_checkpoint, save_checkpoint
+from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from deeppot.train.eta import EtaClock
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
@@ -101,7 +101,8 @@ class Trainer:
             load_dataset(tcfg.validation_data, mcfg.type_map, mcfg.fitting_net, seed + 1, "validation_data")
             if tcfg.validation_data is not None else None
         )
-        checkpoint = load_checkpoint(restart or init_model) if (restart or init_model) else None
+        self.checkpoint_path = resolve_checkpoint(restart or init_model) if (restart or init_model) else None
+        checkpoint = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
         self.model = self._prepare_model(checkpoint)
         lr_cfg = config.learning_rate
         warmup_steps = lr_cfg.warmup_steps
@@ -127,13 +128,30 @@ class Trainer:
             if self.valid_data is not None and checkpoint.get("valid_sampler") is not None:
                 self.valid_data.sampler.load_state_dict(checkpoint["valid_sampler"])
             self.start_step = int(checkpoint["step"])
+            log.info("resumed from step %d, checkpoint %s", self.start_step, self.checkpoint_path)
+        elif init_model:
+            log.info("initialised from the weights of checkpoint %s (step %d); training starts at step 0",
+                     self.checkpoint_path, int(checkpoint["step"]))
+        self.last_checkpoint: Optional[Path] = self.checkpoint_path if restart else None
 
     def _prepare_model(self, checkpoint: Optional[Dict]) -> EnergyModel:
         mcfg = self.config.model
         if checkpoint is not None:
             sel = list(checkpoint["model_params"]["descriptor"]["sel"])
             model = build_model(mcfg, sel)
-            model.load_state_dict(checkpoint["model"])
+            differences = model_section_differences(checkpoint["model_params"], self.model_params_of(sel))
+            try:
+                model.load_state_dict(checkpoint["model"])
+            except RuntimeError:  # parameter shapes differ
+                raise ConfigError(
+                    f"{self.checkpoint_path}: its network sizes differ from input.json's model section:\n  "
+                    + "\n  ".join(differences or ["(the checkpoint's tensors have other shapes)"])
+                    + "\nSet these keys of input.json to the checkpoint's values, or train from scratch "
+                    "without --restart/--init-model."
+                ) from None
+            if differences:
+                log.warning("input.json's model section differs from the checkpoint's (its weights are used with "
+                            "input.json's settings):\n  %s", "\n  ".join(differences))
             model.min_nbor_dist = float(checkpoint.get("min_nbor_dist", -1.0))
             return model
         dcfg = mcfg.descriptor
@@ -158,8 +176,11 @@ class Trainer:
 
     def model_params(self) -> Dict:
         """The normalized model section with the resolved sel (as DeePMD-kit's out.json)."""
+        return self.model_params_of(self.model.sel)
+
+    def model_params_of(self, sel: List[int]) -> Dict:
         params = self.config.model.model_dump(mode="json")
-        params["descriptor"]["sel"] = list(self.model.sel)
+        params["descriptor"]["sel"] = list(sel)
         return params
 
     def validate(self, lr: float) -> Optional[Dict[str, float]]:
@@ -199,12 +220,26 @@ class Trainer:
         batch = batch_to_torch(self.train_data.sampler.next_batch())
         pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
         loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
+        if not math.isfinite(float(loss.detach())):
+            raise self._diverged(step_id + 1, float(loss.detach()), metrics, lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.training.gradient_max_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)
         self.optimizer.step()
         return metrics, lr
+
+    def _diverged(self, step: int, loss: float, metrics: Dict[str, float], lr: float) -> TrainingDiverged:
+        """The error for a loss that became NaN or inf at 1-based ``step``; the weights are not updated."""
+        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+        kept = (f"the last good checkpoint is {self.last_checkpoint}; restart from it with --restart after the change"
+                if self.last_checkpoint else "no checkpoint was saved before it")
+        return TrainingDiverged(
+            f"step {step}: the loss became {loss} ({', '.join(bad) or 'loss'} not finite) at learning rate "
+            f"{lr:.3e}; training stopped, "
+            f"{kept}. Likely cause: the learning rate is too large for this model and data (lower "
+            "learning_rate/start_lr), or loss prefactors that let the loss grow without bound."
+        )
 
     def run(self) -> None:
         tcfg = self.config.training
@@ -213,7 +248,8 @@ class Trainer:
         lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, metric_names, self.valid_data is not None,
                               restart_step=self.start_step if self.start_step > 0 else None)
         self.model.train()
-        started = last_time = time.time()
+        clock = EtaClock(self.start_step, tcfg.numb_steps)
+        last_time = clock.elapsed()
         # a live progress bar on a terminal; log lines with the ETA every disp_freq steps in any case
         progress = tqdm(total=tcfg.numb_steps, initial=self.start_step, unit="step", dynamic_ncols=True,
                         disable=not sys.stderr.isatty())
@@ -222,19 +258,20 @@ class Trainer:
                 train_metrics, lr = self.train_step(step_id)
                 progress.update()
                 step = step_id + 1
+                clock.step_done(step)
                 if step == 1 or step % tcfg.disp_freq == 0:
                     valid_metrics = self.validate(lr)
                     lcurve.write(step, train_metrics, valid_metrics, lr)
-                    now = time.time()
-                    eta = (now - started) / (step - self.start_step) * (tcfg.numb_steps - step)
+                    now, eta = clock.elapsed(), clock.eta()
                     log.info("step %d/%d: trn rmse %.3e%s, lr %.1e, %.2f s since last, ETA %s", step,
                              tcfg.numb_steps, train_metrics["rmse"],
                              "" if valid_metrics is None else ", val rmse %.3e" % valid_metrics["rmse"],
-                             lr, now - last_time, _format_duration(eta))
+                             lr, now - last_time, "(after the next steps)" if eta is None else _format_duration(eta))
                     last_time = now
                 if step % tcfg.save_freq == 0 or step == tcfg.numb_steps:
-                    log.info("saved checkpoint %s", self.save(step))
-        log.info("training finished in %s", _format_duration(time.time() - started))
+                    self.last_checkpoint = self.save(step)
+                    log.info("saved checkpoint %s", self.last_checkpoint)
+        log.info("training finished in %s", _format_duration(clock.elapsed()))
 
 
 def _format_duration(seconds: float) -> str:
@@ -242,6 +279,18 @@ def _format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def model_section_differences(checkpoint: Dict, current: Dict, path: str = "model") -> List[str]:
+    """Lines ``model/<key>: checkpoint X, input.json Y`` for every leaf where two model sections differ."""
+    if isinstance(checkpoint, dict) and isinstance(current, dict):
+        lines = []
+        for key in sorted(set(checkpoint) | set(current)):
+            if key.startswith("_"):
+                continue
+            lines += model_section_differences(checkpoint.get(key), current.get(key), f"{path}/{key}")
+        return lines
+    return [] if checkpoint == current else [f"{path}: checkpoint {checkpoint!r}, input.json {current!r}"]
 
 
 def write_out_json(trainer: Trainer, path: Path) -> None:
