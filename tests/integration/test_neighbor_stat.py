@@ -64,7 +64,7 @@ def test_cli_matches_brute_force(ch4_data, capsys, caplog, rcut):
     lines = captured.out.splitlines()
     assert lines == [f"min_nbor_dist: {expected_dist:f}", f"max_nbor_size: {expected_nbor}"]
     assert 0.9 < expected_dist < 1.2  # a C-H bond
-    assert lines[0] in caplog.text and lines[1] in caplog.text
+    assert lines[0] not in caplog.text and lines[1] not in caplog.text  # printed once, to stdout only
 
 
 def test_type_map_order_and_default(ch4_data, capsys):
@@ -89,3 +89,10 @@ def test_small_cutoff_and_hdf5_input(ch4_data, capsys):
 def test_missing_system_is_an_error(tmp_path, capsys):
     code, captured = run_cli(capsys, "neighbor-stat", "-s", tmp_path / "absent", "-r", RCUT)
     assert code != 0 and "absent" in captured.err and "Traceback" not in captured.err
+    assert "-s/--system" in captured.err and "input.json" not in captured.err
+
+
+def test_element_missing_from_type_option_names_the_option(ch4_data, capsys):
+    code, captured = run_cli(capsys, "neighbor-stat", "-s", ch4_data / "npy", "-r", RCUT, "-t", "H")
+    assert code != 0 and "['C']" in captured.err
+    assert "-t/--type-map" in captured.err and "input.json" not in captured.err

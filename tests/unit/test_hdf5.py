@@ -139,7 +139,7 @@ def test_hdf5_validation_names_the_dataset(tmp_path):
 def test_hdf5_missing_box_unknown_element_and_group(tmp_path):
     _, group = write_both(tmp_path, labeled_system())
     h5 = tmp_path / "data.h5"
-    with pytest.raises(DataError, match=r"elements \['O'\] are not in the model's type_map"):
+    with pytest.raises(DataError, match=r"elements \['O'\] are not in the type_map.*model/type_map in input.json"):
         DeepmdSystem.load(group, ["H", "C"])
     with pytest.raises(DataError, match="no such group"):
         DeepmdSystem.load(f"{h5}#/other", None)

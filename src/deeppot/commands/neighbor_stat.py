@@ -37,9 +37,10 @@ def load_systems(system: str, type_map: Optional[List[str]]) -> Tuple[List[Deepm
     Without ``type_map``, the systems' element names are unioned in order of first appearance
     (systems in search order) and each system's types are remapped by name onto that union.
     """
-    paths = expand_systems(system)
+    paths = expand_systems(system, option="-s/--system")
     if type_map:
-        return [DeepmdSystem.load(p, type_map) for p in paths], list(type_map)
+        hint = "Add them to -t/--type-map, or leave -t out to use the systems' own elements."
+        return [DeepmdSystem.load(p, type_map, type_map_hint=hint) for p in paths], list(type_map)
     systems = [DeepmdSystem.load(p, None) for p in paths]
     names: List[str] = []
     for s in systems:
@@ -57,6 +58,5 @@ def run(args: argparse.Namespace) -> None:
     log.info("neighbor statistics of %d systems, %d frames, rcut %g A, type_map %s",
              len(systems), sum(s.nframes for s in systems), args.rcut, type_map)
     max_nbor, min_dist = neighbor_stat(systems, args.rcut, len(type_map))
-    for line in (f"min_nbor_dist: {min_dist:f}", f"max_nbor_size: {max_nbor}"):
-        print(line)
-        log.info(line)
+    print(f"min_nbor_dist: {min_dist:f}")
+    print(f"max_nbor_size: {max_nbor}")

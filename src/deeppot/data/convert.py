@@ -11,6 +11,10 @@ renamed at the end.
 from __future__ import annotations
 
 import difflib
+import glob
+import logging
+import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -27,6 +31,10 @@ from deeppot.errors import DataError, DeeppotError
 # Output formats: name -> suffix of the written file ("" for a folder).
 OUTPUT_FORMATS = {"deepmd/npy": "", "deepmd/hdf5": ".h5"}
 SUBSETS = ("training_data", "validation_data")
+_IONIC_STEP = re.compile(r"-+\s*Iteration\s+(\d+)\(")
+"""A VASP OUTCAR line opening an electronic iteration of ionic step N: ``--- Iteration N( k) ---``."""
+
+log = logging.getLogger("deeppot")
 
 
 @dataclass
@@ -37,6 +45,8 @@ class ConvertResult:
     ----------
     nfiles : int
         Input files read.
+    frames_per_file : list[tuple[str, int]]
+        Frames read from each input file, in input order.
     frames : dict[str, dict[str, int]]
         ``frames[subset][formula]``: frames of each composition in ``training_data`` and
         ``validation_data`` (a subset with no frame is not written and absent here).
@@ -45,6 +55,7 @@ class ConvertResult:
     """
 
     nfiles: int
+    frames_per_file: list[tuple[str, int]] = field(default_factory=list)
     frames: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -52,7 +63,8 @@ class ConvertResult:
         """Lines saying how many frames went where."""
         total = sum(n for per_formula in self.frames.values() for n in per_formula.values())
         formulas = sorted({f for per_formula in self.frames.values() for f in per_formula})
-        lines = [f"read {self.nfiles} files: {total} frames of {', '.join(formulas)}"]
+        lines = [f"{path}: {n} frames" for path, n in self.frames_per_file]
+        lines.append(f"read {self.nfiles} files: {total} frames of {', '.join(formulas)}")
         for subset in SUBSETS:
             per_formula = self.frames.get(subset)
             if not per_formula:
@@ -63,8 +75,11 @@ class ConvertResult:
         return lines
 
 
-def read_labeled(paths: Sequence[str | Path], fmt: str = "auto") -> dpdata.MultiSystems:
-    """Read every file with dpdata and merge the frames by composition.
+def read_labeled(
+    paths: Sequence[str | Path], fmt: str = "auto", frames_per_file: list[tuple[str, int]] | None = None
+) -> dpdata.MultiSystems:
+    """Read every file with dpdata and merge the frames by composition; log a warning for a VASP
+    OUTCAR that ends inside an ionic step (a cut or still running calculation).
 
     Parameters
     ----------
@@ -73,6 +88,8 @@ def read_labeled(paths: Sequence[str | Path], fmt: str = "auto") -> dpdata.Multi
     fmt
         A dpdata format name (``vasp/outcar``, ``deepmd/npy``, ...), or ``auto`` to let dpdata
         pick it from the file name.
+    frames_per_file
+        If given, ``(path, frames read)`` of each file is appended to it.
 
     Raises
     ------
@@ -100,8 +117,26 @@ def read_labeled(paths: Sequence[str | Path], fmt: str = "auto") -> dpdata.Multi
                 f"{path}: no labeled frame in it (for a VASP OUTCAR: no finished ionic step). "
                 "Leave the file out or rerun the calculation."
             )
+        if file_fmt.lower() in ("outcar", "vasp/outcar"):
+            _warn_if_cut(path, system.get_nframes())
+        if frames_per_file is not None:
+            frames_per_file.append((str(path), system.get_nframes()))
         merged.append(system)
     return merged
+
+
+def _warn_if_cut(outcar: str | Path, nframes: int) -> None:
+    """Warn when ``outcar`` started more ionic steps than the ``nframes`` dpdata read from it."""
+    started = set()
+    with open(outcar, errors="replace") as handle:
+        for line in handle:
+            match = _IONIC_STEP.search(line)
+            if match:
+                started.add(int(match.group(1)))
+    if len(started) > nframes:
+        log.warning("%s: ends inside ionic step %d (%d started, %d complete frames read); the calculation was cut "
+                    "or is still running, and the unfinished step is left out", outcar, max(started), len(started),
+                    nframes)
 
 
 def split_indices(nframes: int, valid_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +196,8 @@ def convert(
     if output.exists() and not force:
         raise DeeppotError(f"{output}: already exists. Choose another output or pass --force to replace it.")
 
-    merged = read_labeled(paths, fmt)
+    result = ConvertResult(nfiles=len(paths))
+    merged = read_labeled(paths, fmt, result.frames_per_file)
     rng = np.random.default_rng(seed)
     subsets: dict[str, dict[str, dpdata.LabeledSystem]] = {name: {} for name in SUBSETS}
     for formula, system in merged.systems.items():
@@ -175,9 +211,12 @@ def convert(
             f"{merged.get_nframes()} read. Lower it."
         )
 
-    result = ConvertResult(nfiles=len(paths))
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    _remove_leftovers(output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.{os.getpid()}.", suffix=".tmp", dir=output.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output gets the usual mode
     try:
         for name, systems in subsets.items():
             if not systems:
@@ -207,12 +246,33 @@ def _write(systems: dict[str, dpdata.LabeledSystem], target: Path, to: str, per_
             system.to("deepmd/npy", str(target / formula))
 
 
+def _remove_leftovers(output: Path) -> None:
+    """Remove the staging folders (``.<name>.<pid>.*.tmp``/``.old``) that runs killed before they finished
+    left beside ``output``; those of a run still going (its process alive) are kept."""
+    for leftover in output.parent.glob(f".{glob.escape(output.name)}.*.*"):
+        parts = leftover.name[len(output.name) + 2 :].split(".")
+        if leftover.suffix not in (".tmp", ".old") or not parts[0].isdigit() or _process_alive(int(parts[0])):
+            continue
+        shutil.rmtree(leftover, ignore_errors=True)
+        log.info("removed %s, left by an interrupted convert", leftover)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _replace(staging: Path, output: Path) -> None:
     """Move the finished ``staging`` folder to ``output``, replacing what was there."""
     if not output.exists():
         staging.rename(output)
         return
-    trash = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{output.name}.{os.getpid()}.", suffix=".old", dir=output.parent))
     output.rename(trash / output.name)
     staging.rename(output)
     shutil.rmtree(trash)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -10,7 +11,9 @@ from deeppot.data.hdf5 import H5_SUFFIXES, find_systems, open_h5_store, split_h5
 from deeppot.errors import DataError
 
 
-def expand_systems(systems: str | list[str], base: Path | None = None) -> list[str]:
+def expand_systems(
+    systems: str | list[str], base: Path | None = None, option: str = "'systems' in input.json"
+) -> list[str]:
     """System folders (and HDF5 groups, ``file.h5#/group``) named by ``systems``.
 
     Parameters
@@ -23,38 +26,39 @@ def expand_systems(systems: str | list[str], base: Path | None = None) -> list[s
         HDF5 file without ``#/group`` stands for all its systems.
     base
         Folder that relative paths are resolved against (e.g. the folder of input.json);
-        the current directory when None.
+        the current directory when None. Returned paths are normalised (no ``a/../``).
+    option
+        Where the user gave ``systems``, for the messages (``-s/--system`` for a command).
 
     Raises
     ------
     DataError
         When a path does not exist or a search finds no system.
     """
-    root = Path.cwd() if base is None else Path(base)
     if isinstance(systems, str):
-        top = root / systems
+        top = _normalised(base, systems)
         h5 = split_h5_path(top)
         if h5 is not None:
             found = find_systems(*h5)
         elif not top.is_dir():
-            raise DataError(f"{top}: data folder not found. Check 'systems' in input.json.")
+            raise DataError(f"{top}: data folder not found. Check {option}.")
         else:
             found = sorted(_search_folder(top))
         if not found:
             raise DataError(
                 f"{top}: no data system found (no folder below it holds a type.raw file, and no "
-                "HDF5 group does). Point 'systems' at data in the deepmd/npy or deepmd/hdf5 format."
+                f"HDF5 group does). Point {option} at data in the deepmd/npy or deepmd/hdf5 format."
             )
         return found
     if not systems:
-        raise DataError("'systems' is an empty list. Name at least one data system folder.")
+        raise DataError(f"{option} is an empty list. Name at least one data system folder.")
     out = []
     for entry in systems:
-        path = root / entry
+        path = _normalised(base, entry)
         h5 = split_h5_path(path)
         if h5 is None:
             if not path.is_dir():
-                raise DataError(f"{path}: data system folder not found. Check 'systems' in input.json.")
+                raise DataError(f"{path}: data system folder not found. Check {option}.")
             out.append(str(path))
         elif "#" in str(entry):
             with open_h5_store(*h5):  # the file and the group exist
@@ -62,9 +66,14 @@ def expand_systems(systems: str | list[str], base: Path | None = None) -> list[s
         else:
             systems_in_file = find_systems(*h5)
             if not systems_in_file:
-                raise DataError(f"{path}: no HDF5 group in it holds type.raw. Check 'systems' in input.json.")
+                raise DataError(f"{path}: no HDF5 group in it holds type.raw. Check {option}.")
             out.extend(systems_in_file)
     return out
+
+
+def _normalised(base: Path | None, entry: str) -> Path:
+    """``entry`` resolved against ``base`` (as given when None), without ``a/../`` detours."""
+    return Path(os.path.normpath(entry if base is None else Path(base) / entry))
 
 
 def _search_folder(top: Path) -> list[str]:

@@ -94,6 +94,9 @@ def open_store(path: str | Path) -> AbstractContextManager[Store]:
     return nullcontext(FolderStore(root))
 
 
+TRAINING_TYPE_MAP_HINT = "Add them to model/type_map in input.json."
+"""What to do about an element the type_map lacks, when the type_map is input.json's."""
+
 @dataclass
 class DeepmdSystem:
     """Frames of one system, concatenated over its sets, in float64.
@@ -172,6 +175,7 @@ class DeepmdSystem:
         sort_atoms: bool = False,
         numb_fparam: int = 0,
         numb_aparam: int = 0,
+        type_map_hint: str = TRAINING_TYPE_MAP_HINT,
     ) -> DeepmdSystem:
         """Read and validate a deepmd/npy system folder or deepmd/hdf5 group.
 
@@ -188,6 +192,9 @@ class DeepmdSystem:
         numb_fparam, numb_aparam
             Frame and atomic parameters per frame / per atom that the model needs. When 0
             the corresponding files are not read.
+        type_map_hint
+            What the user should do when the system has an element ``type_map`` lacks; it
+            depends on where ``type_map`` came from (input.json, the model file, an option).
 
         Raises
         ------
@@ -195,7 +202,7 @@ class DeepmdSystem:
             For any missing, malformed or inconsistent file; the message names the file.
         """
         with open_store(path) as store:
-            return cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam)
+            return cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam, type_map_hint)
 
     @classmethod
     def _load(
@@ -205,11 +212,12 @@ class DeepmdSystem:
         sort_atoms: bool,
         numb_fparam: int,
         numb_aparam: int,
+        type_map_hint: str,
     ) -> DeepmdSystem:
         """``load`` on an open store; every array is read before the store closes."""
         raw_types = _read_type_raw(store)
         natoms = len(raw_types)
-        atype, type_names = _model_types(store, raw_types, type_map)
+        atype, type_names = _model_types(store, raw_types, type_map, type_map_hint)
         pbc = not store.has("nopbc")
 
         set_names = store.set_names()
@@ -304,7 +312,7 @@ def _read_type_raw(store: Store) -> np.ndarray:
 
 
 def _model_types(
-    store: Store, raw_types: np.ndarray, type_map: list[str] | None
+    store: Store, raw_types: np.ndarray, type_map: list[str] | None, type_map_hint: str
 ) -> tuple[np.ndarray, list[str]]:
     """Map raw types to model types; return (atype (N,) int64, names of the model types)."""
     map_file = store.where("type_map.raw")
@@ -319,16 +327,15 @@ def _model_types(
         missing = [name for name in system_names if name not in type_map]
         if missing:
             raise DataError(
-                f"{map_file}: elements {missing} are not in the model's type_map {list(type_map)}. "
-                "Add them to model/type_map in input.json."
+                f"{map_file}: elements {missing} are not in the type_map {list(type_map)}. {type_map_hint}"
             )
         lookup = np.array([type_map.index(name) for name in system_names], dtype=np.int64)
         return lookup[raw_types], list(type_map)
     if type_map:
         if raw_types.max() >= len(type_map):
             raise DataError(
-                f"{store.where('type.raw')}: type {raw_types.max()} is out of range of the model's "
-                f"type_map {list(type_map)}. Extend model/type_map or fix type.raw."
+                f"{store.where('type.raw')}: type {raw_types.max()} is out of range of the type_map "
+                f"{list(type_map)}. Fix type.raw, or: {type_map_hint}"
             )
         return raw_types, list(type_map)
     if system_names is not None:

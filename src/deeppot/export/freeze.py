@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from deeppot.config import ModelConfig
-from deeppot.export.model_file import save_model_file
+from deeppot.export.model_file import load_model, save_model_file
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
-from deeppot.train.checkpoint import load_checkpoint
+from deeppot.train.checkpoint import archive_kind, load_checkpoint
 
 
 def model_from_checkpoint(checkpoint_path: str) -> tuple:
@@ -18,6 +18,17 @@ def model_from_checkpoint(checkpoint_path: str) -> tuple:
     model.load_state_dict(state["model"])
     model.min_nbor_dist = float(state.get("min_nbor_dist", -1.0))
     return model, params
+
+
+def load_model_or_checkpoint(path: Path) -> tuple:
+    """(eager model in eval mode, metadata) from a frozen file or a training checkpoint; a checkpoint's
+    metadata holds what a frozen file's would: type_map, rcut, sel, min_nbor_dist, model_def_script."""
+    if archive_kind(path) != "checkpoint":
+        return load_model(path)
+    model, params = model_from_checkpoint(str(path))
+    meta = {"type_map": list(model.type_map), "rcut": float(model.rcut), "sel": list(model.sel),
+            "min_nbor_dist": model.min_nbor_dist, "model_def_script": params}
+    return model.eval(), meta
 
 
 def freeze(checkpoint_path: str, output: Path) -> Path:

@@ -26,10 +26,11 @@ from torch import nn
 from deeppot import __version__
 from deeppot.errors import ModelFileError
 from deeppot.model.energy_model import EnergyModel
-from deeppot.train.checkpoint import atomic_write
+from deeppot.train.checkpoint import FROZEN_METADATA_ENTRY, archive_kind, atomic_write
 
-FORMAT_VERSION = 1
-JSON_ENTRY = "deeppot/model.json"
+FORMAT_VERSION = 2  # the newest this reader knows; 2 = a compressed descriptor (tables in the model dict)
+UNCOMPRESSED_FORMAT_VERSION = 1  # uncompressed files keep version 1, so older deeppot still reads them
+JSON_ENTRY = FROZEN_METADATA_ENTRY
 ARRAYS_ENTRY = "deeppot/variables.npz"
 
 
@@ -108,9 +109,11 @@ def _join_arrays(node, arrays):
 def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
     """Script ``model`` and write it with its serialized dict to ``path`` (atomically)."""
     arrays: Dict[str, np.ndarray] = {}
+    serialized = model.serialize()
+    compressed = serialized["descriptor"].get("compress") is not None
     meta = {
         "format": "deeppot-frozen-model",
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if compressed else UNCOMPRESSED_FORMAT_VERSION,
         "software": "deeppot",
         "version": __version__,
         "type_map": list(model.type_map),
@@ -118,7 +121,7 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
         "sel": list(model.sel),
         "min_nbor_dist": float(model.min_nbor_dist),
         "model_def_script": model_params,
-        "model": _split_arrays(model.serialize(), arrays),
+        "model": _split_arrays(serialized, arrays),
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -141,6 +144,9 @@ def read_model_metadata(path: Path) -> Dict:
     try:
         with zipfile.ZipFile(path) as archive:
             entries = {name.split("/extra/", 1)[1]: name for name in archive.namelist() if "/extra/" in name}
+            if JSON_ENTRY not in entries and archive_kind(path) == "checkpoint":
+                raise ModelFileError(f"{path}: a training checkpoint, not a frozen model; freeze it with "
+                                     f"'deeppot freeze -c {path} -o model.pth'")
             if JSON_ENTRY not in entries:
                 raise ModelFileError(
                     f"{path}: a TorchScript file without deeppot metadata; make one with 'deeppot freeze'"

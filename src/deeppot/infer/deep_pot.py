@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from deeppot.errors import DeeppotError
-from deeppot.export.model_file import load_model
+from deeppot.export.freeze import load_model_or_checkpoint
 from deeppot.runtime import tune_allocator
 
 # centers (atoms x frames) evaluated together: about 256 keeps the working set in cache, which was
@@ -17,11 +17,12 @@ DEFAULT_BATCH_ATOMS = int(os.environ.get("DP_INFER_BATCH_SIZE", "256"))
 
 
 class DeepPot:
-    """A frozen energy model. Units: Angstrom, eV, eV/Angstrom; virial in eV."""
+    """A frozen energy model, or a training checkpoint (as ``dp test`` accepts). Units: Angstrom, eV,
+    eV/Angstrom; virial in eV."""
 
     def __init__(self, model_file: Union[str, Path]):
         tune_allocator()
-        self.model, self.metadata = load_model(Path(model_file))
+        self.model, self.metadata = load_model_or_checkpoint(Path(model_file))
         self.model_file = str(model_file)
 
     def get_type_map(self) -> List[str]:

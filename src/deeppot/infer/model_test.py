@@ -11,6 +11,9 @@ from deeppot.infer.deep_pot import DeepPot
 
 log = logging.getLogger("deeppot")
 
+MODEL_TYPE_MAP_HINT = ("The model cannot evaluate elements it was not trained on: test it on systems of its "
+                       "elements only, or use a model trained with them.")
+
 REPORT = (
     ("mae_e", "Energy MAE         : {:e} eV"),
     ("rmse_e", "Energy RMSE        : {:e} eV"),
@@ -74,17 +77,17 @@ def test_system(
 
 
 def _write_detail(prefix: Path, system, frames, energy, force, virial, out, atomic, append):
+    """A quantity's detail files only when the system has its labels (a file of zeros would read as data)."""
     name, natoms = system.path, system.natoms
-    ref_e = system.energy[frames] if system.energy is not None else np.zeros_like(energy)
-    pe = np.stack([ref_e, energy], axis=1)
-    _save(prefix.with_suffix(".e.out"), pe, f"{name}: data_e pred_e", append)
-    _save(prefix.with_suffix(".e_peratom.out"), pe / natoms, f"{name}: data_e pred_e", append)
-    ref_f = system.force[frames] if system.force is not None else np.zeros_like(force)
-    pf = np.concatenate([ref_f.reshape(-1, 3), force.reshape(-1, 3)], axis=1)
-    _save(prefix.with_suffix(".f.out"), pf, f"{name}: data_fx data_fy data_fz pred_fx pred_fy pred_fz", append)
-    if system.pbc:
-        ref_v = system.virial[frames] if system.virial is not None else np.zeros_like(virial)
-        pv = np.concatenate([ref_v.reshape(-1, 9), virial.reshape(-1, 9)], axis=1)
+    if system.energy is not None:
+        pe = np.stack([system.energy[frames], energy], axis=1)
+        _save(prefix.with_suffix(".e.out"), pe, f"{name}: data_e pred_e", append)
+        _save(prefix.with_suffix(".e_peratom.out"), pe / natoms, f"{name}: data_e pred_e", append)
+    if system.force is not None:
+        pf = np.concatenate([system.force[frames].reshape(-1, 3), force.reshape(-1, 3)], axis=1)
+        _save(prefix.with_suffix(".f.out"), pf, f"{name}: data_fx data_fy data_fz pred_fx pred_fy pred_fz", append)
+    if system.pbc and system.virial is not None:
+        pv = np.concatenate([system.virial[frames].reshape(-1, 9), virial.reshape(-1, 9)], axis=1)
         comps = ["xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz"]
         header = f"{name}: " + " ".join([f"data_v{c}" for c in comps] + [f"pred_v{c}" for c in comps])
         _save(prefix.with_suffix(".v.out"), pv, header, append)
@@ -97,12 +100,12 @@ def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], 
              detail: Optional[str], atomic: bool) -> Dict[str, float]:
     """Test ``model`` on every system found under ``system``; returns the weighted-average errors."""
     dp = DeepPot(model)
-    paths = expand_systems(system)
+    paths = expand_systems(system, option="-s/--system")
     rng = np.random.default_rng(rand_seed) if shuffle else None
     totals: Dict[str, List[tuple]] = {}
     for index, path in enumerate(paths):
         data = DeepmdSystem.load(path, dp.get_type_map(), numb_fparam=dp.get_dim_fparam(),
-                                 numb_aparam=dp.get_dim_aparam())
+                                 numb_aparam=dp.get_dim_aparam(), type_map_hint=MODEL_TYPE_MAP_HINT)
         log.info("# ---------------output of deeppot test---------------")
         log.info("# testing system : %s", path)
         errors = test_system(dp, data, numb_test, rng, detail, index > 0, atomic)

@@ -8,6 +8,8 @@ A checkpoint is a dict of plain values and tensors (loadable with ``weights_only
 
 import os
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -16,6 +18,8 @@ import torch
 from deeppot.errors import ModelFileError
 
 POINTER_FILE = "checkpoint"
+FROZEN_METADATA_ENTRY = "deeppot/model.json"
+"""The extra file of a frozen model's archive that marks it as one (see deeppot.export.model_file)."""
 
 
 def atomic_write(path: Path, write) -> None:
@@ -81,12 +85,41 @@ def resolve_checkpoint(path: str) -> Path:
     return candidate
 
 
+def archive_kind(path: Path) -> str:
+    """What a model-like file is, from its zip entries alone (nothing is unpickled or loaded):
+    ``"frozen"`` (``deeppot freeze`` output), ``"torchscript"`` (another TorchScript archive),
+    ``"checkpoint"`` (a ``torch.save`` archive, as training writes) or ``"unknown"``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "unknown"
+    if any(name.endswith("/extra/" + FROZEN_METADATA_ENTRY) for name in names):
+        return "frozen"
+    if any(name.endswith("/constants.pkl") for name in names):
+        return "torchscript"
+    if any(name.endswith("/data.pkl") for name in names):
+        return "checkpoint"
+    return "unknown"
+
+
 def load_checkpoint(path: str) -> Dict:
     resolved = resolve_checkpoint(path)
+    kind = archive_kind(resolved)
+    if kind == "frozen":
+        raise ModelFileError(f"{resolved}: already a frozen model (written by 'deeppot freeze'), not a training "
+                             "checkpoint; use it as it is (deeppot test -m, DeepPot, ASE, LAMMPS). Freezing takes "
+                             "a checkpoint such as model.ckpt-<step>.pt.")
+    if kind == "torchscript":
+        raise ModelFileError(f"{resolved}: a TorchScript model, not a deeppot training checkpoint "
+                             "(model.ckpt-<step>.pt)")
     try:
-        state = torch.load(resolved, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign file
-        raise ModelFileError(f"{resolved}: not a readable deeppot checkpoint ({exc.__class__.__name__}: {exc})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(resolved, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file; torch's own text is about pickles, not about this file
+        raise ModelFileError(f"{resolved}: not a readable deeppot checkpoint ({exc.__class__.__name__}; the file "
+                             "may be truncated or written by another program)") from None
     if not isinstance(state, dict) or "model" not in state or "model_params" not in state:
         raise ModelFileError(f"{resolved}: not a deeppot checkpoint (no model state inside)")
     return state
