@@ -3,6 +3,10 @@
 For center i with normalised environment rows R_j (1 x 4) and embeddings G_j = N(s_j) (1 x M1),
 ``gr_i = (1/nnei) sum_j G_j^T R_j`` (M1 x 4) and ``D_i = gr_i gr_i[:M2]^T`` flattened (a*M2 + b),
 M2 = axis_neuron. nnei = sum(sel), padded slots included (they normalise to -davg/dstd).
+
+Compressed (``deeppot compress``, spec section 6): each G is a table of quintic pieces in s and the sum
+``sum_j G_j^T R_j`` is evaluated fused with it (:class:`deeppot.nn.tabulate.EmbeddingTables`); padded slots
+still contribute ``G(s_pad)^T R_pad`` each.
 """
 
 from typing import List, Optional, Tuple
@@ -14,6 +18,7 @@ from torch import nn
 from deeppot.geometry.env_mat import environment_matrix
 from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
 from deeppot.nn.precision import precision_name, resolve_dtype
+from deeppot.nn.tabulate import EmbeddingTables, radial_input_bounds
 
 
 class DescriptorSeA(nn.Module):
@@ -67,6 +72,8 @@ class DescriptorSeA(nn.Module):
         starts = torch.tensor(self.sel_offsets, dtype=torch.long)
         self.register_buffer("block_starts", starts, persistent=False)  # first slot of each type block
         self.register_buffer("block_ends", starts + torch.tensor(self.sel), persistent=False)  # one past its last
+        self.tables = EmbeddingTables([], [], self.neuron[-1], self.dtype)  # set by enable_compression
+        self.compressed = False
 
     def _excluded_slots(self) -> torch.Tensor:
         """ntypes x nnei: 1 where (center type, slot's block type) is in exclude_types."""
@@ -127,16 +134,20 @@ class DescriptorSeA(nn.Module):
             tail_env = pad_env[:, start + width : stop]  # ntypes x (sel_t - width) x 4
             if not self.type_one_side:
                 tail_env = tail_env[ti : ti + 1]  # only this net's center type
-            # one call of the net for the filled slots and the padding-only tail
-            outputs = net(torch.cat([head[:, :, :1].reshape(-1, 1), tail_env[:, :, :1].reshape(-1, 1)]))
             n_head = head.shape[0] * width
-            if n_head > 0:
+            if self.compressed:  # sum_j R_j^T G(s_j) fused with the table lookup
+                contributions = [self.tables.contract(k, head[:, :, 0], head),  # n_k x 4 x M1
+                                 self.tables.contract(k, tail_env[:, :, 0], tail_env)]  # (ntypes or 1) x 4 x M1
+            else:  # one call of the net for the filled slots and the padding-only tail
+                outputs = net(torch.cat([head[:, :, :1].reshape(-1, 1), tail_env[:, :, :1].reshape(-1, 1)]))
                 head_g = outputs[:n_head].reshape(head.shape[0], width, m1)
-                contribution = torch.matmul(head.transpose(1, 2), head_g)  # n_k x 4 x M1
+                tail_g = outputs[n_head:].reshape(tail_env.shape[0], tail_env.shape[1], m1)
+                contributions = [torch.matmul(head.transpose(1, 2), head_g), torch.matmul(tail_env.transpose(1, 2), tail_g)]
+            if n_head > 0:
+                contribution = contributions[0]  # n_k x 4 x M1
                 gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
             if width < stop - start:
-                tail_g = outputs[n_head:].reshape(tail_env.shape[0], tail_env.shape[1], m1)
-                tail = torch.matmul(tail_env.transpose(1, 2), tail_g)  # (ntypes or 1) x 4 x M1
+                tail = contributions[1]  # (ntypes or 1) x 4 x M1
                 if not self.type_one_side:
                     tail = torch.nn.functional.pad(tail, (0, 0, 0, 0, ti, self.ntypes - 1 - ti))
                 tails.append(tail)
@@ -147,8 +158,40 @@ class DescriptorSeA(nn.Module):
         desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
         return desc.reshape(nf, nloc, m1 * self.axis_neuron)
 
+    # ------------------------------------------------------------ compression
+    @torch.jit.unused
+    def tabulated_nets(self) -> List[nn.Module]:
+        """The one-input embedding nets that compression tabulates, in the order of the tables."""
+        return list(self.embeddings)
+
+    @torch.jit.unused
+    def table_bounds(self, min_nbor_dist: float) -> List[Tuple[float, float]]:
+        """(lower, upper) input range of each tabulated net: the normalised s of every center type it serves
+        (all types with ``type_one_side``, net (ti, tj) serves ti)."""
+        davg = self.davg[:, 0, 0].detach().double().cpu().numpy()
+        dstd = self.dstd[:, 0, 0].detach().double().cpu().numpy()
+        lower, upper = radial_input_bounds(davg, dstd, min_nbor_dist, self.rcut_smth, self.rcut)
+        if self.type_one_side:
+            return [(float(lower.min()), float(upper.max()))] * self.ntypes
+        return [(float(lower[k % self.ntypes]), float(upper[k % self.ntypes])) for k in range(self.ntypes**2)]
+
+    @torch.jit.unused
+    def enable_compression(self, tables: EmbeddingTables) -> None:
+        """Evaluate the embedding nets from ``tables`` (one per :meth:`tabulated_nets`) from now on."""
+        self.tables = tables
+        self.compressed = True
+
     @torch.jit.unused
     def serialize(self) -> dict:
+        data = self._serialize_uncompressed()
+        if self.compressed:  # DeePMD-kit's layout of a compressed descriptor (version 3)
+            table_data, table_info = self.tables.serialize()
+            data["@version"] = 3
+            data["compress"] = {"@variables": {"compress_data": table_data, "compress_info": table_info}}
+        return data
+
+    @torch.jit.unused
+    def _serialize_uncompressed(self) -> dict:
         return {
             "@class": "Descriptor",
             "type": "se_e2_a",
@@ -185,8 +228,6 @@ class DescriptorSeA(nn.Module):
 
     @classmethod
     def deserialize(cls, data: dict) -> "DescriptorSeA":
-        if data.get("compress") is not None:
-            raise ValueError("compressed se_e2_a models are not supported yet")
         if data.get("env_mat", {}).get("use_exp_switch", False):
             raise ValueError("the exponential switch is not supported")
         embeddings = data["embeddings"]
@@ -211,4 +252,10 @@ class DescriptorSeA(nn.Module):
         with torch.no_grad():
             descriptor.davg.copy_(torch.as_tensor(davg))
             descriptor.dstd.copy_(torch.as_tensor(np.asarray(data["@variables"]["dstd"])))
+        if data.get("compress") is not None:
+            tables = data["compress"]["@variables"]
+            descriptor.enable_compression(EmbeddingTables(
+                [np.asarray(d) for d in tables["compress_data"]], [np.asarray(i) for i in tables["compress_info"]],
+                descriptor.neuron[-1], descriptor.dtype,
+            ))
         return descriptor

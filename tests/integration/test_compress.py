@@ -1,0 +1,186 @@
+"""``deeppot compress``: a compressed water model agrees with the frozen one and goes wherever it goes.
+
+The accuracy over all 400 water frames is printed by benchmarks/bench_compress.py; here a few frames.
+"""
+
+import copy
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deeppot.cli import main
+from deeppot.config import validate_input
+from deeppot.export.compress import compress_model
+from deeppot.export.model_file import load_model, read_model_metadata, save_model_file
+from deeppot.infer import DeepPot
+from deeppot.infer.model_test import run_test
+from deeppot.train.trainer import Trainer
+from helpers import WATER, load_example, write_json
+
+_PHYSICS = str(Path(__file__).resolve().parents[1] / "physics")
+if _PHYSICS not in sys.path:
+    sys.path.insert(0, _PHYSICS)
+from deeppot_test_models import cluster_frame, make_model, periodic_frame, triclinic_box  # noqa: E402
+from physics_checks import check_forces_fd, check_rotation, check_translation, check_virial_fd  # noqa: E402
+
+
+def water_input() -> dict:
+    """The seed's water model (se_e2_a [25, 50, 100] x 16, fitting [240, 240, 240]), untrained: random weights
+    with the statistics of the water data."""
+    config = copy.deepcopy(load_example("water"))
+    config["model"]["data_stat_nbatch"] = 2
+    training = config["training"]
+    training["training_data"]["systems"] = [str(WATER / f"data_{i}") for i in range(3)]
+    training["validation_data"]["systems"] = [str(WATER / "data_3")]
+    training.update(numb_steps=0)
+    return config
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compress")
+    trainer = Trainer(validate_input(water_input()), output_dir=folder)
+    frozen = folder / "model.pth"
+    save_model_file(trainer.model, trainer.model_params(), frozen)
+    compressed = folder / "model-compressed.pth"
+    assert main(["compress", "-i", str(frozen), "-o", str(compressed)]) == 0
+    return frozen, compressed
+
+
+def _frames(count: int):
+    folder = WATER / "data_3"
+    coord = np.load(folder / "set.000" / "coord.npy")[:count]
+    box = np.load(folder / "set.000" / "box.npy")[:count]
+    return coord, box, np.loadtxt(folder / "type.raw", dtype=np.int64)
+
+
+def test_compressed_file_records_tables_as_deepmd(files):
+    frozen, compressed = files
+    meta = read_model_metadata(compressed)
+    descriptor = meta["model"]["descriptor"]
+    assert meta["format_version"] == 2 and read_model_metadata(frozen)["format_version"] == 1
+    assert descriptor["@version"] == 3
+    info = np.asarray(descriptor["compress"]["@variables"]["compress_info"])
+    data = descriptor["compress"]["@variables"]["compress_data"]
+    lower, upper = info[0, 0], info[0, 1]
+    assert lower == np.floor(lower) and upper == np.ceil(upper) and lower < 0 < upper
+    np.testing.assert_allclose(info[0, 2:], [5 * upper, 0.01, 0.1, -1])
+    assert data[0].shape == (round((upper - lower) / 0.01) + round(4 * upper / 0.1), 6 * 100)
+
+
+def test_compressed_agrees_with_frozen_on_water(files):
+    frozen, compressed = files
+    coord, box, atype = _frames(3)
+    reference = DeepPot(frozen).eval(coord, box, atype, atomic=True)
+    result = DeepPot(compressed).eval(coord, box, atype, atomic=True)
+    assert np.abs(result[0] - reference[0]).max() / len(atype) < 1e-6  # eV/atom
+    assert np.abs(result[1] - reference[1]).max() < 1e-5  # eV/Angstrom
+    assert np.abs(result[2] - reference[2]).max() / len(atype) < 1e-6  # eV/atom
+    assert np.abs(result[4] - reference[4]).max() < 1e-5
+    assert np.abs(result[1]).max() > 0.01  # forces are not trivially zero (random weights: ~0.03 eV/A)
+
+
+def test_frozen_torchscript_entry_point_of_compressed_file(files):
+    """What C++ calls: the scripted forward on an all-pairs list of a non-periodic piece of the frame."""
+    frozen, compressed = files
+    coord, _, atype = _frames(1)
+    coord = coord.reshape(-1, 3)[:48]
+    atype = atype[:48]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(compressed))
+    assert module.get_type_map() == ["O", "H"] and module.get_rcut() == 6.0
+    n = len(atype)
+    nlist = torch.tensor([[j for j in range(n) if j != i] for i in range(n)])[None]
+    out = module(torch.from_numpy(coord)[None], torch.from_numpy(atype)[None], nlist, None, None, None, True)
+    reference = DeepPot(frozen).eval(coord[None], None, atype, atomic=True)
+    assert abs(out["energy"].item() - reference[0][0, 0]) / n < 1e-6
+    np.testing.assert_allclose(out["extended_force"][0].numpy(), reference[1][0], atol=1e-5)
+    np.testing.assert_allclose(out["virial"][0].numpy(), reference[2][0], atol=1e-5)
+
+
+def test_deeppot_test_reports_the_same_rmse(files):
+    frozen, compressed = files
+    want = run_test(str(frozen), str(WATER / "data_3"), 3, None, False, None, False)
+    got = run_test(str(compressed), str(WATER / "data_3"), 3, None, False, None, False)
+    for key in ("rmse_e", "rmse_ea", "rmse_f"):
+        assert f"{got[key]:.3e}" == f"{want[key]:.3e}", key
+
+
+def test_ase_calculator_on_compressed_model(files):
+    from ase import Atoms
+
+    from deeppot.calculator import DP
+
+    _, compressed = files
+    coord, box, atype = _frames(1)
+    atoms = Atoms([["O", "H"][t] for t in atype], positions=coord.reshape(-1, 3), cell=box.reshape(3, 3), pbc=True)
+    atoms.calc = DP(compressed)
+    energy, force, _ = DeepPot(compressed).eval(coord, box, atype)
+    assert atoms.get_potential_energy() == pytest.approx(energy[0, 0], abs=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), force[0], atol=1e-9)
+
+
+# ----------------------------------------------------------------- physics of a compressed model
+@pytest.fixture(scope="module", params=[{}, {"type_one_side": False, "exclude_types": [[0, 1]], "seed": 9}])
+def small_compressed(request):
+    model = make_model(rcut=4.0, **request.param)
+    return model, compress_model(copy.deepcopy(model), min_nbor_dist=0.8)
+
+
+def test_small_compressed_matches_and_is_exact_derivative(small_compressed):
+    model, compressed = small_compressed
+    coord, atype, box = periodic_frame(20, seed=0, box=triclinic_box((8.6, 8.4, 8.8), (0.6, -0.4, 0.3)))
+    args = (torch.from_numpy(coord)[None], torch.from_numpy(atype)[None], torch.from_numpy(box)[None])
+    want, got = model(*args), compressed(*args)
+    assert abs(got["energy"].item() - want["energy"].item()) / len(atype) < 1e-8
+    np.testing.assert_allclose(got["force"].numpy(), want["force"].numpy(), atol=1e-7)
+    check_forces_fd(compressed, coord, atype, box)
+    check_virial_fd(compressed, coord, atype, box)
+
+
+def test_small_compressed_is_invariant(small_compressed):
+    _, compressed = small_compressed
+    coord, atype = cluster_frame(12, seed=0, size=4.5)
+    check_translation(compressed, coord, atype)
+    check_rotation(compressed, coord, atype)
+
+
+# ----------------------------------------------------------------- bad input
+def test_not_a_model(tmp_path, capsys):
+    bad = write_json(tmp_path / "input.json", {})
+    assert main(["compress", "-i", str(bad), "-o", str(tmp_path / "out.pth")]) == 2
+    assert "not a frozen deeppot model" in capsys.readouterr().err
+    assert not (tmp_path / "out.pth").exists()
+
+
+def test_already_compressed(files, tmp_path, capsys):
+    _, compressed = files
+    assert main(["compress", "-i", str(compressed), "-o", str(tmp_path / "out.pth")]) == 2
+    assert "already compressed" in capsys.readouterr().err
+
+
+def test_bad_stride(files, tmp_path, capsys):
+    frozen, _ = files
+    assert main(["compress", "-i", str(frozen), "-o", str(tmp_path / "out.pth"), "-s", "-0.01"]) == 2
+    assert "-s/--step" in capsys.readouterr().err
+
+
+def test_missing_min_nbor_dist_then_training_script(tmp_path, capsys):
+    model = make_model(rcut=6.0, sel=(46, 92), type_map=["O", "H"])
+    model.min_nbor_dist = -1.0
+    frozen = tmp_path / "old.pth"
+    save_model_file(model, {}, frozen)
+    out = tmp_path / "out.pth"
+    assert main(["compress", "-i", str(frozen), "-o", str(out)]) == 2
+    assert "-t input.json" in capsys.readouterr().err and not out.exists()
+    config = water_input()
+    config["training"]["training_data"]["systems"] = [str(WATER / "data_3")]
+    script = write_json(tmp_path / "input.json", config)
+    assert main(["compress", "-i", str(frozen), "-o", str(out), "-t", str(script)]) == 0
+    compressed, meta = load_model(out)
+    assert 0.8 < meta["min_nbor_dist"] < 1.0 and compressed.descriptor.compressed

@@ -1,0 +1,129 @@
+"""The tabulation maths (deeppot.nn.tabulate): grids, Hermite quintics, evaluation, derivatives, ranges."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from deeppot.nn.mlp import EmbeddingNet
+from deeppot.nn.tabulate import EmbeddingTables, grid, quintic_coefficients, radial_input_bounds, tabulate_net
+
+
+def _net(activation: str = "tanh", seed: int = 3) -> EmbeddingNet:
+    return EmbeddingNet(1, [4, 8, 16], activation, False, torch.float64, torch.Generator().manual_seed(seed))
+
+
+def _tables(net, lower=-1.0, upper=3.0, extrapolate=5.0, stride=0.01, check_frequency=-1) -> EmbeddingTables:
+    data, info = tabulate_net(net, lower, upper, extrapolate, stride, 10 * stride, check_frequency, torch.float64)
+    return EmbeddingTables([data], [info], 16, torch.float64)
+
+
+def test_grid_ranges_and_strides_as_deepmd():
+    points, n_first = grid(-1.0, 9.0, 5.0, 0.01, 0.1)
+    assert n_first == 1000
+    assert len(points) == 1000 + 360 + 1  # [−1, 9] by 0.01, then [9, 45] by 0.1
+    np.testing.assert_allclose(np.diff(points[:1001]), 0.01, atol=1e-12)
+    np.testing.assert_allclose(np.diff(points[1000:]), 0.1, atol=1e-12)
+    assert points[0] == -1.0 and points[1000] == pytest.approx(9.0) and points[-1] == pytest.approx(45.0)
+
+
+def test_quintic_pieces_reproduce_a_quintic_exactly():
+    coeffs = np.array([0.3, -1.2, 0.7, 0.25, -0.4, 0.15])
+
+    def poly(x, order):
+        c = np.polynomial.polynomial.polyder(coeffs, order) if order else coeffs
+        return np.polynomial.polynomial.polyval(x, c)[:, None]
+
+    x = np.array([-1.0, -0.5, 0.2, 1.0])
+    table = quintic_coefficients(poly(x, 0), poly(x, 1), poly(x, 2), np.diff(x))  # 3 x 6 x 1
+    for piece, x0 in enumerate(x[:-1]):
+        t = np.linspace(0, x[piece + 1] - x0, 7)
+        values = sum(table[piece, k, 0] * t**k for k in range(6))
+        np.testing.assert_allclose(values, poly(x0 + t, 0)[:, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_table_data_layout_is_deepmd_interleaved():
+    net = _net()
+    data, info = tabulate_net(net, -1.0, 3.0, 5.0, 0.01, 0.1, -1, torch.float64)
+    assert data.shape == (400 + 120, 6 * 16)
+    np.testing.assert_allclose(info, [-1.0, 3.0, 15.0, 0.01, 0.1, -1.0])
+    with torch.no_grad():
+        value = net(torch.tensor([[-1.0], [0.5]], dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(data[0, 0::6], value[0], atol=1e-14)  # c0 of the first row: G(lower)
+    np.testing.assert_allclose(data[150, 0::6], value[1], atol=1e-13)  # row 150 starts at -1 + 1.5
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "softplus"])
+def test_values_and_exact_autograd_derivative(activation):
+    net = _net(activation)
+    tables = _tables(net)
+    x = torch.linspace(-1.0, 15.0, 3001, dtype=torch.float64, requires_grad=True)
+    got = tables(0, x)
+    want = net(x.reshape(-1, 1))
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-10)
+    slope = torch.autograd.grad(got.sum(), x)[0]
+    want_slope = torch.autograd.grad(want.sum(), x)[0]
+    np.testing.assert_allclose(slope.numpy(), want_slope.numpy(), atol=1e-7)
+    # the autograd slope is the table's own derivative: central differences of the table agree to round-off
+    x_in = torch.tensor([-0.7312, 0.4217, 2.9, 7.333], dtype=torch.float64, requires_grad=True)
+    h = 1e-6
+    with torch.no_grad():
+        fd = ((tables(0, x_in + h) - tables(0, x_in - h)) / (2 * h)).sum(-1)
+    exact = torch.autograd.grad(tables(0, x_in).sum(), x_in)[0]
+    np.testing.assert_allclose(exact.numpy(), fd.numpy(), rtol=1e-8)
+
+
+def test_linear_continuation_outside_the_table():
+    tables = _tables(_net())
+    ends = torch.tensor([-1.0, 15.0], dtype=torch.float64, requires_grad=True)
+    value = tables(0, ends)
+    slope = torch.stack([torch.autograd.grad(value[i].sum(), ends, retain_graph=True)[0][i] for i in range(2)])
+    beyond = torch.tensor([-1.5, 16.0], dtype=torch.float64)
+    outside = tables(0, beyond).detach()
+    delta = torch.tensor([-0.5, 1.0], dtype=torch.float64)
+    # each output column continues linearly: G(end) + G'(end) * delta (column sums checked)
+    np.testing.assert_allclose(outside.sum(-1).numpy(), (value.sum(-1) + slope * delta).detach().numpy(),
+                               atol=1e-12)
+
+
+def test_contract_equals_env_transpose_times_g():
+    net = _net()
+    tables = _tables(net)
+    gen = torch.Generator().manual_seed(0)
+    x = 4 * torch.rand(5, 7, generator=gen, dtype=torch.float64) - 1
+    env = torch.randn(5, 7, 4, generator=gen, dtype=torch.float64)
+    want = env.transpose(1, 2) @ net(x.reshape(-1, 1)).reshape(5, 7, 16)
+    np.testing.assert_allclose(tables.contract(0, x, env).detach().numpy(), want.detach().numpy(), atol=1e-10)
+    assert tables.contract(0, x[:0], env[:0]).shape == (0, 4, 16)
+
+
+def test_scripted_tables_and_serialization_round_trip():
+    tables = _tables(_net())
+    data, info = tables.serialize()
+    again = EmbeddingTables(data, info, 16, torch.float64)
+    x = torch.linspace(-2, 20, 101, dtype=torch.float64)
+    scripted = torch.jit.script(again)
+    np.testing.assert_array_equal(scripted(0, x).numpy(), tables(0, x).numpy())
+
+
+def test_check_frequency_warns_when_inputs_leave_the_table():
+    tables = _tables(_net(), check_frequency=2)
+    x = torch.tensor([0.0, 20.0], dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tables(0, x[:1])
+        tables(0, x[:1])  # second call checked, inside the table
+        tables(0, x)
+        tables(0, x)  # fourth call checked, 20 > 15
+    assert len(caught) == 1 and "leaves the table" in str(caught[0].message)
+
+
+def test_radial_bounds_formula():
+    davg = np.array([0.2, 0.1])
+    dstd = np.array([0.15, 0.3])
+    lower, upper = radial_input_bounds(davg, dstd, 0.9, 0.5, 6.0)
+    u = (0.9 - 0.5) / 5.5
+    switch = u**3 * (-6 * u**2 + 15 * u - 10) + 1
+    np.testing.assert_array_equal(lower, np.floor(-davg / dstd))
+    np.testing.assert_array_equal(upper, np.ceil((switch / 0.9 - davg) / dstd))
