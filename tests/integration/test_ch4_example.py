@@ -52,6 +52,7 @@ def test_readme_runs_every_step(ch4_run):
 def test_convert_split(ch4_run):
     workdir, outputs = ch4_run
     assert "40 frames" in outputs["convert"]
+    assert len(re.findall(r"OUTCAR: 10 frames", outputs["convert"])) == 4  # frames read from each file
     train = np.load(workdir / "ch4_data" / "training_data" / "set.000" / "energy.npy")
     valid = np.load(workdir / "ch4_data" / "validation_data" / "set.000" / "energy.npy")
     assert len(train) == 32 and len(valid) == 8
@@ -70,11 +71,15 @@ def test_trained_model_tested_on_validation(ch4_run):
     for label in ("Energy RMSE/Natoms", "Force  RMSE", "Virial RMSE"):
         assert label in outputs["test"]
     assert np.loadtxt(workdir / "detail.f.out").shape == (8 * 5, 6)
-    assert np.loadtxt(workdir / "detail.v.out").shape == (8, 18)
+    assert np.loadtxt(workdir / "detail.v.out").shape == (8, 18)  # the OUTCARs have virials
 
 
 def test_md_script(ch4_run):
     workdir, outputs = ch4_run
     energies = [float(x) for x in re.findall(r"Epot\s+(\S+)", outputs["md"])]
-    assert len(energies) == 2 and np.isfinite(energies).all()  # steps 0 and 20
+    assert len(energies) == 4 and np.isfinite(energies).all()  # NVT steps 0 and 20, then NVE steps 0 and 20
+    temperature = float(re.search(r"NVT mean temperature (\S+) K", outputs["md"]).group(1))
+    drift = float(re.search(r"NVE total-energy drift (\S+) meV/atom/ps", outputs["md"]).group(1))
+    assert 0 < temperature < 2000 and np.isfinite(drift)
+    assert "Warning" not in outputs["md"]  # no deprecation warning from ASE
     assert (workdir / "md.traj").is_file()
