@@ -1,13 +1,15 @@
 """forward_lower (ghost atoms + neighbor list from an MD engine) agrees with forward; TorchScript export."""
 
 import io
+import re
 
 import numpy as np
 import pytest
 import torch
-from deeppot_test_models import evaluate, make_model
+from deeppot_test_models import evaluate, load_water, make_model
 
 from deeppot.export.model_file import FrozenEnergyModel
+from deeppot.model.nlist_format import EngineInputError
 
 
 def extend_with_ghosts(coord, atype, box, rcut):
@@ -71,10 +73,32 @@ def run_lower(model, ext, ext_atype, nlist, mapping, fparam=None, aparam=None, f
     return {k: v.detach().numpy()[0] for k, v in out.items()}
 
 
-def compare_lower_to_forward(model, coord, atype, box, atol=1e-12, skin=0.0, shuffle_seed=None):
-    ext, ext_atype, mapping, wrapped = extend_with_ghosts(coord, atype, box, model.rcut)
+def engine_nlist(ext, nloc, cutoff, rng, width=None, order="random"):
+    """An MD engine's list: every extended atom closer than ``cutoff`` to each local atom (itself excluded),
+    in random order with -1 at random places (``order="random"``) or nearest first (``"distance"``), as
+    ``width`` columns (default: just the longest row)."""
+    dist = np.linalg.norm(ext[None, :, :] - ext[:nloc, None, :], axis=-1)  # nloc x nall
+    dist[np.arange(nloc), np.arange(nloc)] = np.inf
+    rows = [np.flatnonzero(d < cutoff) for d in dist]
+    width = max(len(r) for r in rows) if width is None else width
+    nlist = -np.ones((nloc, width), dtype=np.int64)
+    for i, cand in enumerate(rows):
+        if order == "distance":
+            nlist[i, : len(cand)] = cand[np.argsort(dist[i, cand], kind="stable")]
+        else:
+            nlist[i, np.sort(rng.choice(width, len(cand), replace=False))] = rng.permutation(cand)
+    return nlist
+
+
+def compare_lower_to_forward(model, coord, atype, box, atol=1e-12, skin=0.0, shuffle_seed=None, nlist=None):
+    """forward_lower on DeePMD-style ghosts equals forward; ``nlist`` (a function of the extended coords
+    and nloc) replaces the type-blocked list."""
+    ext, ext_atype, mapping, wrapped = extend_with_ghosts(coord, atype, box, model.rcut + skin)
     nloc = len(atype)
-    nlist = build_blocked_nlist(ext, ext_atype, nloc, model.rcut, model.sel, skin, shuffle_seed)
+    if nlist is None:
+        nlist = build_blocked_nlist(ext, ext_atype, nloc, model.rcut, model.sel, skin, shuffle_seed)
+    else:
+        nlist = nlist(ext, nloc)
     lower = run_lower(model, ext, ext_atype, nlist, mapping)
     ref = evaluate(model, coord, atype, box, atomic_virial=True)
     assert lower["energy"].shape == (1,) and lower["atom_energy"].shape == (nloc, 1)
@@ -144,6 +168,174 @@ def test_forward_lower_without_mapping(models, periodic_system):
     np.testing.assert_array_equal(out["extended_force"].detach().numpy()[0], with_map["extended_force"])
 
 
+# ------------------------------------------------------------------------- any list an MD engine gives
+@pytest.mark.parametrize("layout", ["random_wide_skin", "random_narrow", "distance_sorted_skin"])
+def test_engine_lists(model, periodic_system, layout):
+    """Lists not in the model's layout: shuffled across types with -1 anywhere and wider than sum(sel) with
+    neighbors out to rcut + 2 A; exactly the neighbors within rcut, narrower than sum(sel); nearest first."""
+    rng = np.random.default_rng(abs(hash(layout)) % 1000)
+    skin = 0.0 if layout == "random_narrow" else 2.0
+    cutoff = model.rcut + skin
+
+    def nlist(ext, nloc):
+        if layout == "random_wide_skin":
+            out = engine_nlist(ext, nloc, cutoff, rng, width=int(1.3 * sum(model.sel)) + 40)
+            assert out.shape[1] > sum(model.sel)
+        elif layout == "random_narrow":
+            out = engine_nlist(ext, nloc, cutoff, rng)
+            assert out.shape[1] < sum(model.sel)
+        else:
+            out = engine_nlist(ext, nloc, cutoff, rng, order="distance")
+        return out
+
+    compare_lower_to_forward(model, *periodic_system, skin=skin, nlist=nlist)
+
+
+def test_water_frame_any_list():
+    """The water frame (192 atoms, sel 46/92 as the seed's input): a nearest-first list with 2 A of skin
+    (the list that gave 2,313 eV too much before lists were formatted) and a shuffled, padded one."""
+    model = make_model(rcut=6.0, rcut_smth=0.5, sel=(46, 92), neuron=(4, 8), seed=7)
+    coord, atype, box = load_water(1)
+    coord, box = coord[0], box[0]
+    rng = np.random.default_rng(5)
+    for order, width in (("distance", None), ("random", 260)):
+        compare_lower_to_forward(
+            model, coord, atype, box, atol=1e-11, skin=2.0,
+            nlist=lambda ext, nloc: engine_nlist(ext, nloc, 8.0, rng, width=width, order=order),
+        )
+
+
+@pytest.mark.parametrize("cells", [2, 3])
+def test_equidistant_neighbors_truncated(cells):
+    """A simple cubic lattice (exact coordinates: distances tie exactly) with sel smaller than each shell,
+    so which of the equidistant neighbors are kept matters. The choice is the same in forward and in
+    forward_lower given DeePMD-style ghosts and mapping, whatever the order of the list; with 2 cells
+    per side the tied neighbors include several images of the same atom."""
+    spacing = 2.0
+    grid = np.array([[i, j, k] for i in range(cells) for j in range(cells) for k in range(cells)], dtype=np.float64)
+    coord = grid * spacing
+    box = np.eye(3) * spacing * cells
+    rng = np.random.default_rng(cells)
+    atype = rng.integers(0, 2, len(coord))
+    model = make_model(rcut=3.0, rcut_smth=1.0, sel=(5, 4), seed=cells)
+    ext, ext_atype, mapping, _ = extend_with_ghosts(coord, atype, box, model.rcut + 1.0)
+    results = []
+    for seed in range(3):
+        order_rng = np.random.default_rng(seed)
+        nlist = engine_nlist(ext, len(atype), model.rcut + 1.0, order_rng, width=40)
+        results.append(run_lower(model, ext, ext_atype, nlist, mapping))
+    for other in results[1:]:
+        for key in results[0]:
+            np.testing.assert_array_equal(other[key], results[0][key], err_msg=key)
+    compare_lower_to_forward(
+        model, coord, atype, box, skin=1.0,
+        nlist=lambda e, nloc: engine_nlist(e, nloc, model.rcut + 1.0, np.random.default_rng(9), width=40),
+    )
+    # the truncation is real: more equidistant neighbors than slots
+    dist = np.linalg.norm(ext[None] - ext[: len(atype), None], axis=-1)
+    assert np.all(((dist > 0) & (dist < model.rcut)).sum(axis=1) > sum(model.sel))
+
+
+def test_virtual_atoms_and_self_in_list(periodic_system):
+    """Type -1 atoms (and all their images) are no one's neighbors and have no energy; a center listed
+    as its own neighbor is ignored."""
+    model = make_model(rcut=4.0, seed=3)
+    coord, atype, box = periodic_system
+    atype = atype.copy()
+    atype[[2, 11]] = -1
+    rng = np.random.default_rng(0)
+
+    def with_self(ext, nloc):
+        nlist = engine_nlist(ext, nloc, model.rcut + 1.0, rng, width=60)
+        for i in range(nloc):
+            nlist[i, rng.choice(np.flatnonzero(nlist[i] < 0))] = i
+        return nlist
+
+    compare_lower_to_forward(model, coord, atype, box, skin=1.0, nlist=with_self)
+
+
+def test_empty_and_padding_only_lists(cluster_system):
+    """A list of width 0 and one of only -1 give the same: every atom alone."""
+    model = make_model(rcut=4.0, seed=4)
+    coord, atype = cluster_system
+    ext, ext_atype, mapping, _ = extend_with_ghosts(coord, atype, None, model.rcut)
+    empty = run_lower(model, ext, ext_atype, np.zeros((len(atype), 0), dtype=np.int64), mapping)
+    padding = run_lower(model, ext, ext_atype, -np.ones((len(atype), 7), dtype=np.int64), mapping)
+    for key in empty:
+        np.testing.assert_array_equal(empty[key], padding[key], err_msg=key)
+    np.testing.assert_array_equal(empty["extended_force"], 0.0)
+    alone = evaluate(model, coord[:1], atype[:1])
+    np.testing.assert_allclose(empty["atom_energy"][0, 0], alone["energy"], rtol=0, atol=1e-12)
+
+
+def _lower_inputs(model, system, width=60):
+    coord, atype, box = system
+    ext, ext_atype, mapping, _ = extend_with_ghosts(coord, atype, box, model.rcut)
+    nlist = engine_nlist(ext, len(atype), model.rcut, np.random.default_rng(1), width=width)
+    return [torch.from_numpy(x)[None] for x in (ext, ext_atype, nlist, mapping)]
+
+
+def _bad_inputs(model, system):
+    """(description, args, kwargs, message pattern) of input forward_lower must refuse."""
+    coord, ext_atype, nlist, mapping = _lower_inputs(model, system)
+    nall, nloc = coord.shape[1], nlist.shape[1]
+
+    def changed(tensor, index, value):
+        out = tensor.clone()
+        out[index] = value
+        return out
+
+    duplicate = nlist.clone()
+    row = duplicate[0, 0]
+    real = torch.nonzero(row >= 0).squeeze(-1)
+    pad = torch.nonzero(row < 0).squeeze(-1)
+    row[pad[0]] = row[real[0]]
+    on_top = coord.clone()
+    on_top[0, int(nlist[0, 3][nlist[0, 3] >= 0][0])] = coord[0, 3]
+    return [
+        ("index >= nall", (coord, ext_atype, changed(nlist, (0, 4, 7), nall), mapping), {}, "nall - 1 = %d" % (nall - 1)),
+        ("index < -1", (coord, ext_atype, changed(nlist, (0, 1, 2), -3), mapping), {}, "is not an extended atom"),
+        ("float nlist", (coord, ext_atype, nlist.to(torch.float64), mapping), {}, "integer tensor nf x nloc x nnei"),
+        ("2-d nlist", (coord, ext_atype, nlist[0], mapping), {}, "nlist must be"),
+        ("frames differ", (coord, ext_atype, nlist.repeat(2, 1, 1), mapping), {}, "nf = 1"),
+        ("nloc > nall", (coord[:, :10], ext_atype[:, :10], nlist, mapping[:, :10]), {}, "nloc <= nall"),
+        ("coord not x 3", (coord[:, :, :2], ext_atype, nlist, mapping), {}, "nf x nall x 3"),
+        ("atype shape", (coord, ext_atype[:, :-1], nlist, mapping), {}, "extended_atype must be"),
+        ("mapping shape", (coord, ext_atype, nlist, mapping[:, :-1]), {}, "mapping must be"),
+        ("mapping range", (coord, ext_atype, nlist, changed(mapping, (0, nall - 1), nloc)), {}, "not a local atom"),
+        ("unknown type", (coord, changed(ext_atype, (0, nall - 2), 2), nlist, mapping), {}, "has 2 types"),
+        ("nan coord", (changed(coord, (0, 5, 1), float("nan")), ext_atype, nlist, mapping), {}, "not finite"),
+        ("duplicate", (coord, ext_atype, duplicate, mapping), {}, "twice as a neighbor of local atom 0"),
+        ("same position", (on_top, ext_atype, nlist, mapping), {}, "distance 0"),
+        ("fparam to a model without", (coord, ext_atype, nlist, mapping), {"fparam": torch.ones(1, 1, dtype=torch.float64)},
+         "takes no fparam"),
+    ]
+
+
+def test_bad_input_raises(periodic_system):
+    model = make_model(rcut=4.0, seed=8)
+    for name, args, kwargs, pattern in _bad_inputs(model, periodic_system):
+        with pytest.raises(EngineInputError, match=pattern):
+            model.forward_lower(*args, **kwargs)
+            pytest.fail(name)
+
+
+def test_bad_fparam_aparam_raises(periodic_system):
+    model = make_model(rcut=4.0, numb_fparam=2, numb_aparam=1, seed=8)
+    args = _lower_inputs(model, periodic_system)
+    nloc = args[2].shape[1]
+    fparam, aparam = torch.ones(1, 2, dtype=torch.float64), torch.ones(1, nloc, 1, dtype=torch.float64)
+    for kwargs, pattern in (
+        ({"aparam": aparam}, r"needs fparam \(\[1, 2\]\)"),
+        ({"fparam": fparam}, "needs aparam"),
+        ({"fparam": fparam[:, :1], "aparam": aparam}, r"fparam must hold \[1, 2\] values, got shape \[1, 1\]"),
+        ({"fparam": fparam, "aparam": aparam[:, :-1]}, "aparam must hold"),
+    ):
+        with pytest.raises(EngineInputError, match=pattern):
+            model.forward_lower(*args, **kwargs)
+    model.forward_lower(*args, fparam=fparam, aparam=aparam)  # and the right shapes work
+
+
 # ------------------------------------------------------------------------------------------ TorchScript
 jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:DeprecationWarning")
 
@@ -194,3 +386,24 @@ def _save_and_load(scripted):
     torch.jit.save(scripted, buffer)
     buffer.seek(0)
     return torch.jit.load(buffer)
+
+
+@jit_warnings
+def test_torchscript_engine_lists_and_errors(periodic_system):
+    """The frozen (scripted, saved, loaded) model formats an MD engine's list itself and refuses bad input."""
+    model = make_model(rcut=4.0, type_one_side=False, seed=83)
+    scripted = _save_and_load(torch.jit.script(FrozenEnergyModel(model)))
+    rng = np.random.default_rng(2)
+
+    def nlist(ext, nloc):
+        return engine_nlist(ext, nloc, model.rcut + 2.0, rng, width=90)
+
+    ext, ext_atype, engine, mapping = compare_lower_to_forward(model, *periodic_system, skin=2.0, nlist=nlist)
+    eager = run_lower(model, ext, ext_atype, engine, mapping)
+    out = run_lower(model, ext, ext_atype, engine, mapping, fn=scripted)
+    for key in eager:
+        np.testing.assert_allclose(out[key], eager[key], rtol=1e-14, atol=1e-14, err_msg=key)
+    for name, args, kwargs, pattern in _bad_inputs(model, periodic_system):
+        with pytest.raises(torch.jit.Error, match="EngineInputError") as info:
+            scripted(*args, **kwargs)
+        assert re.search(pattern, str(info.value)), name

@@ -1,16 +1,19 @@
-"""Neighbor lists in DeePMD-kit's per-type block layout, built with a cell list (vesin).
+"""Neighbor lists in DeePMD-kit's per-type block layout (spec 3.2), built with a cell list (vesin).
 
 For each local atom i the row is ``[type-0 block (sel[0]) | type-1 block (sel[1]) | ...]``;
-each block holds neighbors of that type sorted by distance, padded with -1. As in DeePMD-kit,
-candidates are first sorted by distance and cut to ``sum(sel)``, then split by type and cut to
-``sel[t]`` (spec 3.2). Periodic images are expressed as integer cell shifts, so a slot is
-``(j, shift)`` with neighbor position ``r_j + shift @ box``.
+each block holds neighbors of that type sorted by distance, padded with -1 at its end. As in
+DeePMD-kit, candidates within rcut are first sorted by distance and cut to ``sum(sel)``, then split
+by type and cut to ``sel[t]``. :func:`select_slots` is that rule, written once in torch: the Python
+entry point applies it to vesin's pairs here, the MD-engine entry point to the engine's list
+(``deeppot.model.nlist_format``). Periodic images are integer cell shifts, so a slot is ``(j, shift)``
+with neighbor position ``r_j + shift @ box``.
 """
 
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
+import torch
 import vesin
 
 
@@ -21,6 +24,42 @@ class NeighborList:
 
     index: np.ndarray
     shift: np.ndarray
+
+
+def select_slots(
+    dist: torch.Tensor, nei_type: torch.Tensor, tiebreak: torch.Tensor, rcut: float, sel: List[int]
+) -> torch.Tensor:
+    """Which candidate neighbor fills each slot of the type-blocked layout (spec 3.2).
+
+    dist: nf x nloc x ncand candidate distances (Angstrom), any order, any ncand (also 0);
+    nei_type: nf x nloc x ncand candidate types, < 0 for no candidate (padding, virtual atom);
+    tiebreak: nf x nloc x ncand int64, orders candidates at equal distance (smaller first).
+    Candidates at distance >= rcut are dropped. Returns nf x nloc x sum(sel) int64: the column of the
+    candidate in each slot, -1 for an empty slot. Only sort/gather/scatter, no data-dependent shapes.
+    """
+    nf, nloc, ncand = dist.shape
+    nnei = sum(sel)
+    real = (nei_type >= 0) & (dist < rcut)
+    key = torch.where(real, dist, torch.full_like(dist, float("inf")))
+    # nearest first, equal distances by tiebreak: stable sort by distance of the tiebreak-sorted list
+    by_tiebreak = torch.argsort(tiebreak, dim=-1, stable=True)
+    by_distance = torch.sort(key.gather(-1, by_tiebreak), dim=-1, stable=True)[1]
+    order = by_tiebreak.gather(-1, by_distance)  # nf x nloc x ncand, candidate columns nearest first
+    types = torch.where(real, nei_type, torch.full_like(nei_type, -1)).gather(-1, order)
+    # the sum(sel) nearest; padding first makes short lists need no branch
+    order = torch.nn.functional.pad(order, (0, nnei), value=-1.0)[:, :, :nnei]  # nf x nloc x nnei
+    types = torch.nn.functional.pad(types, (0, nnei), value=-1.0)[:, :, :nnei]
+    # type blocks: the k-th nearest type-t neighbor goes to slot offset[t] + k if k < sel[t]
+    slot = torch.full_like(order, nnei)  # column nnei collects what is dropped
+    offset = 0
+    for t, width in enumerate(sel):
+        is_t = types == t
+        rank = torch.cumsum(is_t.to(torch.int64), dim=-1) - 1
+        slot = torch.where(is_t & (rank < width), rank + offset, slot)
+        offset += width
+    out = torch.full([nf, nloc, nnei + 1], -1, dtype=order.dtype, device=order.device)
+    out = out.scatter(2, slot, torch.where(slot < nnei, order, torch.full_like(order, -1)))
+    return out[:, :, :nnei]
 
 
 def pair_list(coord: np.ndarray, box: Optional[np.ndarray], rcut: float):
@@ -46,35 +85,48 @@ def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
     return np.arange(n) - start_index
 
 
+def image_tiebreak(j: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Order of equidistant neighbors: by atom j, then by image in DeePMD-kit's ghost order (spec 3.1:
+    shifts n sorted by |n|, then lexicographically), so that ties resolve as in the MD-engine entry point
+    given DeePMD-kit's extended atoms and mapping. j: npairs; shift: npairs x 3 integers."""
+    n = np.rint(shift).astype(np.int64)
+    reach = int(np.abs(n).max()) if n.size else 0
+    width = 2 * reach + 1
+    image = ((n * n).sum(axis=1) * width + n[:, 0] + reach) * width * width + (n[:, 1] + reach) * width + n[:, 2] + reach
+    return j * ((3 * reach * reach + 1) * width**3) + image
+
+
 def build_neighbor_list(
     coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, sel: List[int]
 ) -> NeighborList:
     """Type-blocked neighbor list of one frame. coord: N x 3 (Angstrom), box: 3 x 3 or None, atype: N
     (-1 for a virtual atom, which gets no neighbors and is no one's neighbor)."""
     natoms = coord.shape[0]
-    nnei = int(sum(sel))
     i, j, shift, dist = pair_list(coord, box, rcut)
     real = (atype[i] >= 0) & (atype[j] >= 0)  # virtual atoms (type -1) are no one's neighbors
     i, j, shift, dist = i[real], j[real], shift[real], dist[real]
-    # global distance order per center, truncated to sum(sel)
-    order = np.lexsort((dist, i))
+    # candidates as dense rows: natoms x ncand
+    order = np.argsort(i, kind="stable")
     i, j, shift, dist = i[order], j[order], shift[order], dist[order]
-    keep = _rank_within_groups(i) < nnei
-    i, j, shift = i[keep], j[keep], shift[keep]
-    # per-type blocks (stable: keeps the distance order inside each block)
-    tj = atype[j]
-    order = np.lexsort((tj, i))  # stable sort by (i, tj), already distance-ordered within
-    i, j, shift, tj = i[order], j[order], shift[order], tj[order]
-    rank = _rank_within_groups(i * (len(sel) + 1) + tj)
-    sel_arr = np.asarray(sel, dtype=np.int64)
-    keep = rank < sel_arr[tj]
-    i, j, shift, tj, rank = i[keep], j[keep], shift[keep], tj[keep], rank[keep]
-    offsets = np.concatenate([[0], np.cumsum(sel_arr)[:-1]])
-    column = offsets[tj] + rank
-    index = np.full((natoms, nnei), -1, dtype=np.int64)
-    shifts = np.zeros((natoms, nnei, 3), dtype=np.float64)
-    index[i, column] = j
-    shifts[i, column] = shift
+    column = _rank_within_groups(i)
+    ncand = int(column.max()) + 1 if column.size else 0
+    cand_dist = np.full((natoms, ncand), np.inf)
+    cand_type = np.full((natoms, ncand), -1, dtype=np.int64)
+    cand_tiebreak = np.zeros((natoms, ncand), dtype=np.int64)
+    cand_dist[i, column], cand_type[i, column] = dist, atype[j]
+    cand_tiebreak[i, column] = image_tiebreak(j, shift)
+    slots = select_slots(
+        torch.from_numpy(cand_dist)[None], torch.from_numpy(cand_type)[None], torch.from_numpy(cand_tiebreak)[None],
+        rcut, sel,
+    )[0].numpy()  # natoms x nnei
+    # from candidate columns to pairs: the pair of (center, column) sits at position start[center] + column
+    start = np.searchsorted(i, np.arange(natoms))
+    filled = slots >= 0
+    pair = (start[:, None] + slots)[filled]
+    index = np.full(slots.shape, -1, dtype=np.int64)
+    shifts = np.zeros(slots.shape + (3,), dtype=np.float64)
+    index[filled] = j[pair]
+    shifts[filled] = shift[pair]
     return NeighborList(index=index, shift=shifts)
 
 

@@ -25,6 +25,7 @@ from deeppot.model.pairs import (
     shift_vectors,
     virial_from_pair_gradient,
 )
+from deeppot.model.nlist_format import EngineInputError, format_engine_nlist
 
 
 class EnergyModel(nn.Module):
@@ -123,18 +124,24 @@ class EnergyModel(nn.Module):
         aparam: Optional[torch.Tensor] = None,
         do_atomic_virial: bool = False,
     ) -> Dict[str, torch.Tensor]:
-        """extended_coord: nf x nall x 3 (local atoms first); extended_atype: nf x nall;
-        nlist: nf x nloc x nnei indices into the extended atoms, type-blocked as ``get_sel()``, -1 padding.
+        """extended_coord: nf x nall x 3 (Angstrom, local atoms first); extended_atype: nf x nall (-1: virtual);
+        nlist: nf x nloc x nnei_any indices into the extended atoms, any order and width, -1 padding anywhere,
+        neighbors beyond rcut allowed (formatted here as DeePMD-kit's ``format_nlist``, spec 3.2);
+        mapping: nf x nall local atom of each extended atom, or None (only orders equidistant neighbors);
+        fparam: nf x numb_fparam; aparam: nf x nloc x numb_aparam.
 
         Returns energy (nf x 1), atom_energy (nf x nloc x 1), extended_force (nf x nall x 3),
-        virial (nf x 9) and, with do_atomic_virial, extended_virial (nf x nall x 9).
+        virial (nf x 9) and, with do_atomic_virial, extended_virial (nf x nall x 9); eV, eV/Angstrom, eV.
+        Input it cannot treat right raises EngineInputError.
         """
         nf, nall = extended_coord.shape[0], extended_coord.shape[1]
-        nloc = nlist.shape[1]
         coord = extended_coord.to(torch.float64).detach()
+        nlist = format_engine_nlist(coord, extended_atype, nlist, mapping, self.rcut, self.sel, self.ntypes)
+        nloc = nlist.shape[1]
+        self._check_params(nf, nloc, fparam, aparam)
         zero_shift = torch.zeros(nf, nloc, nlist.shape[2], 3, dtype=coord.dtype, device=coord.device)
         rij = gather_pair_vectors(coord, nlist, zero_shift).detach()
-        atype = extended_atype[:, :nloc]
+        atype = extended_atype[:, :nloc].to(torch.int64)
         atom_energy, pair_grad = self._energy_and_pair_gradient(rij, nlist >= 0, atype, fparam, aparam, False)
         atom_energy = atom_energy.detach()
         rij = rij.detach()
@@ -147,6 +154,25 @@ class EnergyModel(nn.Module):
         if do_atomic_virial:
             out["extended_virial"] = atomic_virial_from_pair_gradient(pair_grad, rij, nlist, nall)
         return out
+
+    def _check_params(self, nf: int, nloc: int, fparam: Optional[torch.Tensor], aparam: Optional[torch.Tensor]) -> None:
+        """fparam (nf x numb_fparam) and aparam (nf x nloc x numb_aparam) present exactly when the model uses them."""
+        names = ["fparam", "aparam"]
+        given = [fparam, aparam]
+        dims = [self.fitting.numb_fparam, self.fitting.numb_aparam]
+        sizes = [nf * dims[0], nf * nloc * dims[1]]
+        shapes = [str([nf, dims[0]]), str([nf, nloc, dims[1]])]
+        for k in range(2):
+            value = given[k]
+            if value is None:
+                if dims[k] > 0:
+                    raise EngineInputError("this model needs " + names[k] + " (" + shapes[k] + "); none was given")
+            elif dims[k] == 0:
+                raise EngineInputError("this model takes no " + names[k] + " (its dim_" + names[k] + " is 0); pass None")
+            elif value.numel() != sizes[k]:
+                raise EngineInputError(
+                    names[k] + " must hold " + shapes[k] + " values, got shape " + str(list(value.shape))
+                )
 
     # --------------------------------------------------------------- Python
     @torch.jit.unused
