@@ -54,10 +54,11 @@ class ThreadSettings:
 _settings: Optional[ThreadSettings] = None
 
 
-def _positive_int_from_env(names) -> Tuple[Optional[int], str]:
-    """The first of the variables ``names`` that holds a positive integer, and its name."""
+def positive_int_from_env(names, environ=os.environ) -> Tuple[Optional[int], str]:
+    """The first of the variables ``names`` that holds a positive integer, and its name; 0 or unset
+    means "not given" (as in DeePMD-kit)."""
     for name in names:
-        value = os.environ.get(name, "").strip()
+        value = environ.get(name, "").strip()
         if not value:
             continue
         if not value.isdigit():
@@ -92,10 +93,10 @@ def configure_threads() -> ThreadSettings:
     if _settings is not None:
         return _settings
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    intra, intra_source = _positive_int_from_env(("DP_INTRA_OP_PARALLELISM_THREADS", "OMP_NUM_THREADS"))
+    intra, intra_source = positive_int_from_env(("DP_INTRA_OP_PARALLELISM_THREADS", "OMP_NUM_THREADS"))
     if intra is None:
         intra, intra_source = usable_cores(), "default: cores available"
-    inter, inter_source = _positive_int_from_env(("DP_INTER_OP_PARALLELISM_THREADS",))
+    inter, inter_source = positive_int_from_env(("DP_INTER_OP_PARALLELISM_THREADS",))
     import torch
 
     torch.set_num_threads(intra)
