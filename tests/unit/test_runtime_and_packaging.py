@@ -82,3 +82,13 @@ def test_readme_states_the_torch_range_and_the_cpu_build():
     tested = re.search(r"tests run with torch (\d+(?:\.\d+)*)", readme).group(1)
     assert Version(tested) in torch_requirement().specifier
     assert Version(torch.__version__).base_version == tested
+
+
+@pytest.mark.parametrize("written", [
+    "examples/water/detail.e.out", "examples/water/lcurve.out", "examples/water/model.ckpt-100.pt",
+    "examples/water/model.pth", "examples/ch4/ch4_data/training_data/type.raw", "examples/ch4/md.traj",
+    "examples/water/model_devi.out", "examples/water/lammps/log.lammps",
+])
+def test_gitignore_covers_what_the_quickstarts_write(written):
+    result = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", written])
+    assert result.returncode == 0, f"{written} is not ignored by .gitignore"
