@@ -1,0 +1,81 @@
+"""pair_style deeppot in LAMMPS equals DeepPot.eval on the water frame: energy, forces, per-atom energy, global
+and per-atom virial (two-body and centroid), on 1 and 2 MPI ranks, with LAMMPS types in another order than the
+model's type_map, in metal and real units."""
+
+import numpy as np
+import pytest
+
+from conftest import NKTV2P, WATER_LMP, read_dump, thermo_rows, water_script
+from deeppot.infer import DeepPot
+
+# model virial index (row-major 3x3) of LAMMPS's per-atom components: xx yy zz xy xz yz, then centroid yx zx zy
+LAMMPS_ORDER = [0, 4, 8, 3, 6, 7, 1, 2, 5]
+REAL_ENERGY = 0.0019872067 / 8.617343e-5  # kcal/mol per eV: LAMMPS's real-units boltz over DeePMD-kit's, in eV/K
+
+MEASURE = """compute pe all pe/atom
+compute st all stress/atom NULL virial
+compute cst all centroid/stress/atom NULL virial
+compute vir all pressure NULL virial
+thermo_style custom step pe vol c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]
+thermo_modify format float %.17g
+dump d all custom 1 frame.dump id type x y z fx fy fz c_pe c_st[*] c_cst[*]
+dump_modify d format float %.17g
+run 0
+"""
+
+
+def swapped_types_data(folder):
+    """water.lmp with LAMMPS type 1 = H and 2 = O (the model's type_map is O H)."""
+    lines = WATER_LMP.read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("Atoms")) + 2
+    for k in range(start, len(lines)):
+        words = lines[k].split()
+        if len(words) >= 5:
+            words[1] = {"1": "2", "2": "1"}[words[1]]
+            lines[k] = " ".join(words)
+    path = folder / "water_swapped.lmp"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def lammps_and_reference(lammps, folder, model, nprocs, units="metal"):
+    data = swapped_types_data(folder)
+    lammps(folder, water_script(f"deeppot {model}", "* * H O", data, units, MEASURE), nprocs)
+    (_, names, rows), = read_dump(folder / "frame.dump")
+    col = {name: k for k, name in enumerate(names)}
+    header, values = thermo_rows(folder / "log.lammps")[-1]
+    thermo = dict(zip(header, values[0]))
+    model_types = np.where(rows[:, col["type"]] == 2, 0, 1)  # LAMMPS 2 = O = model type 0
+    coord = rows[:, [col["x"], col["y"], col["z"]]]
+    box = np.eye(3) * 12.44470
+    e, f, v, ae, av = DeepPot(model).eval(coord[None], box.reshape(1, 9), model_types, atomic=True)
+    return rows, col, thermo, (e[0, 0], f[0], v[0], ae[0, :, 0], av[0])
+
+
+def check(rows, col, thermo, reference, energy_unit=1.0, units="metal"):
+    e, f, v, ae, av = reference
+    nktv2p = NKTV2P[units]
+    tol = dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(thermo["PotEng"], e * energy_unit, **tol)
+    np.testing.assert_allclose(rows[:, [col["fx"], col["fy"], col["fz"]]], f * energy_unit, **tol)
+    np.testing.assert_allclose(rows[:, col["c_pe"]], ae * energy_unit, **tol)
+    lammps_virial = np.array([thermo[f"c_vir[{k}]"] for k in range(1, 7)]) * thermo["Volume"] / nktv2p
+    np.testing.assert_allclose(lammps_virial, v[LAMMPS_ORDER[:6]] * energy_unit, rtol=1e-10, atol=1e-9)
+    # stress/atom is minus the per-atom virial in pressure*volume units
+    two_body = -rows[:, [col[f"c_st[{k}]"] for k in range(1, 7)]] / nktv2p
+    centroid = -rows[:, [col[f"c_cst[{k}]"] for k in range(1, 10)]] / nktv2p
+    np.testing.assert_allclose(two_body, av[:, LAMMPS_ORDER[:6]] * energy_unit, **tol)
+    np.testing.assert_allclose(centroid, av[:, LAMMPS_ORDER] * energy_unit, **tol)
+    assert np.abs(f).max() > 1e-3 and np.abs(av).max() > 1e-3  # not a trivial comparison
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_run0_equals_deeppot_eval(tmp_path, lammps, model_files, nprocs):
+    rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model_files[0], nprocs)
+    check(rows, col, thermo, reference)
+
+
+def test_real_units_converted_as_deepmd_kit(tmp_path, lammps, model_files):
+    """units real: coordinates in Angstrom as metal, energies kcal/mol, forces kcal/mol/Angstrom."""
+    rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model_files[0], 1, units="real")
+    check(rows, col, thermo, reference, energy_unit=REAL_ENERGY, units="real")
