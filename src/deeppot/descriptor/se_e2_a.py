@@ -113,13 +113,17 @@ class DescriptorSeA(nn.Module):
         ctype = center_type.reshape(-1)
         # padded slots normalise to the constant row -davg/dstd of (center type, slot)
         pad_env = (-self.davg / self.dstd).to(self.dtype)  # ntypes x nnei x 4
-        # real neighbors fill each block from the front: past the longest filling (over all centers)
-        # a block holds padding only, whose sum over slots is a constant per center type
+        # real neighbors fill each block from the front: past the longest filling (over all centers, at
+        # least 2 so that no traced size is 0 or 1) a block holds padding only, whose rows are constants
         filled = torch.nn.functional.pad(torch.cumsum(mask.to(torch.int32), dim=1), (1, 0))  # n x (nnei + 1)
         counts = filled[:, self.block_ends] - filled[:, self.block_starts]  # n x ntypes real neighbors
-        widths: List[int] = [0] * self.ntypes
+        fill = torch.zeros(self.ntypes, dtype=torch.long, device=rij.device)  # ntypes head widths
         if n > 0:
-            widths = torch.jit.annotate(List[int], counts.max(dim=0).values.tolist())
+            fill = torch.minimum(counts.max(dim=0).values.clamp(min=2), self.block_ends - self.block_starts)
+        widths = torch.jit.annotate(List[int], fill.tolist())
+        if not torch.jit.is_scripting():  # bounds of the data-dependent widths for graph export (export/aoti.py)
+            for width, sel in zip(widths, self.sel):
+                torch.ops.aten.sym_constrain_range_for_size.default(width, min=min(2, sel), max=sel)
         gr_t = torch.zeros(n, 4, m1, dtype=self.dtype, device=rij.device)  # gr transposed: n x 4 x M1
         tails: List[torch.Tensor] = []  # padding-only tails, as ntypes x 4 x M1 tables by center type
         for k, net in enumerate(self.embeddings):
@@ -127,36 +131,40 @@ class DescriptorSeA(nn.Module):
             tj = ti if self.type_one_side else k // self.ntypes
             start, stop, width = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj], widths[tj]
             rows = torch.arange(0)
-            head = env[:, start : start + width]
+            head = env.narrow(1, start, width)  # n_k x width x 4
             if not self.type_one_side:
                 rows = torch.nonzero(ctype == ti).squeeze(-1)
                 head = head[rows]
-            tail_env = pad_env[:, start + width : stop]  # ntypes x (sel_t - width) x 4
+            block_pad = pad_env[:, start:stop]  # ntypes x sel_t x 4
             if not self.type_one_side:
-                tail_env = tail_env[ti : ti + 1]  # only this net's center type
-            n_head = head.shape[0] * width
+                block_pad = block_pad[ti : ti + 1]  # only this net's center type
             if self.compressed:  # sum_j R_j^T G(s_j) fused with the table lookup
-                contributions = [self.tables.contract(k, head[:, :, 0], head),  # n_k x 4 x M1
-                                 self.tables.contract(k, tail_env[:, :, 0], tail_env)]  # (ntypes or 1) x 4 x M1
-            else:  # one call of the net for the filled slots and the padding-only tail
-                outputs = net(torch.cat([head[:, :, :1].reshape(-1, 1), tail_env[:, :, :1].reshape(-1, 1)]))
-                head_g = outputs[:n_head].reshape(head.shape[0], width, m1)
-                tail_g = outputs[n_head:].reshape(tail_env.shape[0], tail_env.shape[1], m1)
-                contributions = [torch.matmul(head.transpose(1, 2), head_g), torch.matmul(tail_env.transpose(1, 2), tail_g)]
-            if n_head > 0:
-                contribution = contributions[0]  # n_k x 4 x M1
-                gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
-            if width < stop - start:
-                tail = contributions[1]  # (ntypes or 1) x 4 x M1
-                if not self.type_one_side:
-                    tail = torch.nn.functional.pad(tail, (0, 0, 0, 0, ti, self.ntypes - 1 - ti))
-                tails.append(tail)
+                contribution = self.tables.contract(k, head[:, :, 0], head)  # n_k x 4 x M1
+                pad_g = self.tables.forward(k, block_pad[:, :, 0])  # (ntypes or 1) x sel_t x M1
+            else:
+                head_g = net(head[:, :, :1].reshape(-1, 1)).reshape(head.shape[0], width, m1)
+                contribution = torch.matmul(head.transpose(1, 2), head_g)  # n_k x 4 x M1
+                pad_g = net(block_pad[:, :, :1].reshape(-1, 1)).reshape(block_pad.shape[0], stop - start, m1)
+            gr_t = gr_t + contribution if self.type_one_side else gr_t.index_add(0, rows, contribution)
+            tail = self._padding_tail(block_pad, pad_g, fill[tj : tj + 1])  # (ntypes or 1) x 4 x M1
+            if not self.type_one_side:
+                tail = torch.nn.functional.pad(tail, (0, 0, 0, 0, ti, self.ntypes - 1 - ti))
+            tails.append(tail)
         if len(tails) > 0:
             gr_t = gr_t + torch.stack(tails).sum(dim=0).index_select(0, ctype)
         gr_t = gr_t / self.nnei
         gr = gr_t.transpose(1, 2)  # n x M1 x 4
         desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
         return desc.reshape(nf, nloc, m1 * self.axis_neuron)
+
+    @staticmethod
+    def _padding_tail(block_pad: torch.Tensor, pad_g: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+        """sum over the padded slots width.. of a block of R_pad^T G(s_pad): T x 4 x M1, from the padded rows
+        block_pad (T x sel_t x 4), their embeddings pad_g (T x sel_t x M1) and width (1, long). A gather from
+        suffix sums, so no shape depends on the data."""
+        per_slot = block_pad.unsqueeze(-1) * pad_g.unsqueeze(-2)  # T x sel_t x 4 x M1
+        suffix = torch.nn.functional.pad(per_slot.flip(1).cumsum(1).flip(1), (0, 0, 0, 0, 0, 1))  # T x (sel_t+1) x 4 x M1
+        return suffix.index_select(1, width).squeeze(1)
 
     # ------------------------------------------------------------ compression
     @torch.jit.unused

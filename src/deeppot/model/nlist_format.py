@@ -7,7 +7,7 @@ and ``nlist_distinguish_types`` turn such a list into the model's layout; here t
 Input the model cannot treat right raises :class:`EngineInputError` instead of giving a number.
 
 TorchScript-scriptable. The formatting is sort/gather/scatter on fixed shapes; the checks end in one
-data-dependent branch (one ``bool(tensor)``) that a tracer must keep as an assertion or drop.
+data-dependent branch (one ``bool(tensor)``); traced by make_fx it is a run-time assertion instead.
 """
 
 from typing import List, Optional
@@ -87,10 +87,15 @@ def format_engine_nlist(
     if mapping is not None:
         owner = mapping.to(torch.int64).gather(1, safe).reshape(nf, nloc, ncand)
         tiebreak = owner * nall + tiebreak
-    slots = select_slots(dist, nei_type, tiebreak, rcut, sel)  # nf x nloc x nnei columns of nlist
+    listed = nlist
+    if torch.jit.is_scripting() or not _graph_tracing():  # eager, TorchScript: sort fewer columns
+        keep = _columns_within(dist, nei_type, rcut)
+        dist, nei_type, tiebreak = dist.gather(2, keep), nei_type.gather(2, keep), tiebreak.gather(2, keep)
+        listed = nlist.gather(2, keep)
+    slots = select_slots(dist, nei_type, tiebreak, rcut, sel)  # nf x nloc x nnei columns of listed
     filled = slots >= 0
     columns = slots.clamp(min=0)
-    formatted = torch.where(filled, nlist.gather(2, columns), torch.full_like(slots, -1))
+    formatted = torch.where(filled, listed.gather(2, columns), torch.full_like(slots, -1))
     # what cannot be treated right; one data-dependent branch for all checks
     duplicate = (formatted[:, :, 1:] == formatted[:, :, :-1]) & (formatted[:, :, 1:] >= 0)
     coincident = filled & (dist.gather(2, columns) == 0.0)
@@ -101,9 +106,37 @@ def format_engine_nlist(
         (~inside & (nlist != -1)).any(), (atype >= ntypes).any(), ~torch.isfinite(extended_coord).all(),
         bad_mapping, duplicate.any(), coincident.any(),
     ])
-    if bool(problems.any()):
+    if not torch.jit.is_scripting() and _graph_tracing():  # exported graph (export/aoti.py): assert at run time
+        torch._assert_async(~problems.any(), "deeppot: the MD engine's input cannot be treated right " + _CHECKS)
+    elif bool(problems.any()):
         _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
     return formatted
+
+
+_CHECKS = ("(an nlist index outside 0..nall-1, a type >= ntypes, a non-finite coordinate, a bad mapping, "
+           "a duplicate neighbor or two atoms at distance 0)")
+
+
+@torch.jit.unused
+def _graph_tracing() -> bool:
+    """True while make_fx traces the entry point into a graph (no data can be read then)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    return get_proxy_mode() is not None
+
+
+def _columns_within(dist: torch.Tensor, nei_type: torch.Tensor, rcut: float) -> torch.Tensor:
+    """Columns (nf x nloc x (kmax + 1)) that hold the candidates within rcut of each row first, in input
+    order, kmax being the most of any row; the rest of a row repeats the last column, padding by
+    construction. An MD engine's list carries a skin: this halves what the sort sees for water."""
+    nf, nloc, ncand = dist.shape
+    real = (nei_type >= 0) & (dist < rcut)
+    position = torch.cumsum(real.to(torch.int64), dim=-1) - 1
+    kmax = int(position[:, :, -1].max()) + 1 if nloc > 0 else 0  # the one data-dependent shape
+    target = torch.where(real, position, torch.full_like(position, kmax))
+    columns = torch.arange(ncand, dtype=torch.int64, device=dist.device).expand(nf, nloc, ncand)
+    keep = torch.full([nf, nloc, kmax + 1], ncand - 1, dtype=torch.int64, device=dist.device)
+    return keep.scatter(2, target, columns)
 
 
 def _where_first(mask: torch.Tensor) -> List[int]:
