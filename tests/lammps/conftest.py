@@ -53,6 +53,29 @@ def model_files(tmp_path_factory, plugin_dir):
 
 
 @pytest.fixture(scope="session")
+def water_stat_model(tmp_path_factory):
+    """A small water model with realistic statistics (davg/dstd and energy bias from the water data) and its
+    initial random weights: one training step at a negligible learning rate, then frozen."""
+    from helpers import small_water_input
+
+    from deeppot.config import validate_input
+    from deeppot.export.freeze import freeze
+    from deeppot.train.trainer import Trainer
+
+    folder = tmp_path_factory.mktemp("stat_model")
+    config = small_water_input(numb_steps=1, disp_freq=1, save_freq=1)
+    config["model"]["descriptor"].update(rcut=RCUT, rcut_smth=0.5, sel=list(SEL))
+    config["learning_rate"].update(start_lr=1e-9, stop_lr=1e-9, decay_steps=1)
+    cwd = os.getcwd()
+    os.chdir(folder)  # training writes its checkpoint pointer and out.json into the working folder
+    try:
+        Trainer(validate_input(config)).run()
+        return freeze(str(folder), folder / "water.pth")
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture(scope="session")
 def compressed_model(model_files, tmp_path_factory):
     """model_files[0] compressed with 'deeppot compress' (tabulated embedding nets)."""
     from deeppot.export.compress import compress_file
