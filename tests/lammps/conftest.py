@@ -107,11 +107,11 @@ def lammps(plugin_dir):
 
 
 def run_lammps(workdir: Path, script: Optional[str], lmp: List[str], env: dict, nprocs: int = 1,
-               check: bool = True, args=()):
+               check: bool = True, args=(), log: str = "log.lammps"):
     """Run ``lmp -in in.lammps`` in workdir (written from script unless None), under mpirun for nprocs > 1."""
     if script is not None:
         (workdir / "in.lammps").write_text(script)
-    command = [*lmp, "-in", "in.lammps", "-log", "log.lammps", *args]
+    command = [*lmp, "-in", "in.lammps", "-log", log, *args]
     if nprocs > 1:
         command = [MPIRUN, "-np", str(nprocs), *command]
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env, timeout=900)
