@@ -127,3 +127,26 @@ def test_radial_bounds_formula():
     switch = u**3 * (-6 * u**2 + 15 * u - 10) + 1
     np.testing.assert_array_equal(lower, np.floor(-davg / dstd))
     np.testing.assert_array_equal(upper, np.ceil((switch / 0.9 - davg) / dstd))
+
+
+def test_cpp_kernel_matches_torch_path_values_and_gradients():
+    from deeppot.nn.tabulate_kernel import FusedEmbeddingTables, kernel_available
+
+    assert kernel_available(), "the C++ table kernel must build here (g++ and the torch headers)"
+    net = _net()
+    data, info = tabulate_net(net, -1.0, 3.0, 5.0, 0.01, 0.1, -1, torch.float64)
+    data2, info2 = tabulate_net(_net(seed=4), -2.0, 2.0, 5.0, 0.01, 0.1, -1, torch.float64)
+    reference = EmbeddingTables([data, data2], [info, info2], 16, torch.float64)
+    fused = torch.jit.script(FusedEmbeddingTables([data, data2], [info, info2], 16, torch.float64))
+    gen = torch.Generator().manual_seed(1)
+    x = (20 * torch.rand(6, 9, generator=gen, dtype=torch.float64) - 3).requires_grad_()  # some outside
+    env = torch.randn(6, 9, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(6, 4, 16, generator=gen, dtype=torch.float64)
+    for k in (0, 1):
+        want = reference.contract(k, x, env)
+        got = fused.contract(k, x, env)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-12)
+        for a, b in zip(torch.autograd.grad(got, [x, env], upstream), torch.autograd.grad(want, [x, env], upstream)):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-12)
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad(fused.contract(0, x, env).sum(), x, create_graph=True)

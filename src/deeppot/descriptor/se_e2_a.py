@@ -19,6 +19,7 @@ from deeppot.geometry.env_mat import environment_matrix
 from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
 from deeppot.nn.precision import precision_name, resolve_dtype
 from deeppot.nn.tabulate import EmbeddingTables, radial_input_bounds
+from deeppot.nn.tabulate_kernel import embedding_tables
 
 
 class DescriptorSeA(nn.Module):
@@ -262,7 +263,7 @@ class DescriptorSeA(nn.Module):
             descriptor.dstd.copy_(torch.as_tensor(np.asarray(data["@variables"]["dstd"])))
         if data.get("compress") is not None:
             tables = data["compress"]["@variables"]
-            descriptor.enable_compression(EmbeddingTables(
+            descriptor.enable_compression(embedding_tables(
                 [np.asarray(d) for d in tables["compress_data"]], [np.asarray(i) for i in tables["compress_info"]],
                 descriptor.neuron[-1], descriptor.dtype,
             ))

@@ -19,7 +19,8 @@ from deeppot.errors import ModelFileError, OptionError
 from deeppot.export.model_file import load_model, save_model_file
 from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.energy_model import EnergyModel
-from deeppot.nn.tabulate import EmbeddingTables, tabulate_net
+from deeppot.nn.tabulate import tabulate_net
+from deeppot.nn.tabulate_kernel import embedding_tables
 
 log = logging.getLogger("deeppot")
 
@@ -48,7 +49,7 @@ def compress_model(
         )
         data.append(table)
         info.append(table_info)
-    descriptor.enable_compression(EmbeddingTables(data, info, descriptor.neuron[-1], descriptor.dtype))
+    descriptor.enable_compression(embedding_tables(data, info, descriptor.neuron[-1], descriptor.dtype))
     return model
 
 

@@ -197,6 +197,7 @@ class EmbeddingTables(nn.Module):
         )
         return values.reshape(x.shape + (self.width,))
 
+    @torch.jit.export
     def contract(self, k: int, x: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         """``sum_j env_j^T G_k(x_j)``: x n x w, env n x w x c -> n x c x M."""
         return torch.bmm(env.transpose(1, 2), self.forward(k, x))

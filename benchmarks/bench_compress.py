@@ -1,0 +1,121 @@
+"""Compressed vs frozen water model: accuracy on every water frame, speed and memory of DeepPot.eval.
+
+The model is the seed's water model (se_e2_a [25, 50, 100] x 16, fitting [240, 240, 240], float64) with
+random weights and the statistics of the water data (an untrained ``deeppot train`` model), frozen and then
+compressed with ``deeppot compress`` defaults (-s 0.01 -e 5).
+
+Prints
+- the largest energy (eV/atom), force (eV/Angstrom) and virial (eV/atom) difference over all 400 frames of
+  ../shared/data/water (192 atoms);
+- ms per energy+force evaluation (DeepPot.eval) and microseconds per atom-step, median over --repeats, for
+  the 192-atom frame and for it replicated 4x4x4 (12,288 atoms), frozen and compressed side by side, with the
+  peak resident memory of each case (each case in its own process), on --threads threads (default 1).
+
+    python benchmarks/bench_compress.py [--repeats 7] [--threads 1]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_water import WATER, water_config
+
+
+def build_models(folder: Path):
+    from deeppot.config import validate_input
+    from deeppot.export.compress import compress_file
+    from deeppot.export.model_file import save_model_file
+    from deeppot.train.trainer import Trainer
+
+    trainer = Trainer(validate_input(water_config(0)), output_dir=folder)
+    frozen, compressed = folder / "model.pth", folder / "model-compressed.pth"
+    save_model_file(trainer.model, trainer.model_params(), frozen)
+    start = time.perf_counter()
+    compress_file(frozen, compressed)
+    print(f"deeppot compress: {time.perf_counter() - start:.1f} s; files {frozen.stat().st_size / 1e6:.0f} MB "
+          f"frozen, {compressed.stat().st_size / 1e6:.0f} MB compressed", flush=True)
+    return frozen, compressed
+
+
+def accuracy(frozen: Path, compressed: Path) -> None:
+    from deeppot.data import DeepmdSystem
+    from deeppot.infer import DeepPot
+
+    worst = np.zeros(3)
+    nframes = 0
+    reference, candidate = DeepPot(frozen), DeepPot(compressed)
+    for index in range(4):
+        system = DeepmdSystem.load(str(WATER / f"data_{index}"), ["O", "H"])
+        want = reference.eval(system.coord, system.box.reshape(-1, 9), system.atype)
+        got = candidate.eval(system.coord, system.box.reshape(-1, 9), system.atype)
+        natoms = len(system.atype)
+        worst = np.maximum(worst, [np.abs(got[0] - want[0]).max() / natoms, np.abs(got[1] - want[1]).max(),
+                                   np.abs(got[2] - want[2]).max() / natoms])
+        nframes += system.coord.shape[0]
+    print(f"accuracy over {nframes} water frames: max |dE| {worst[0]:.2e} eV/atom (limit 1e-6), max |dF| "
+          f"{worst[1]:.2e} eV/A (limit 1e-5), max |dV| {worst[2]:.2e} eV/atom", flush=True)
+
+
+def case_infer(model_file: str, replicas: int, repeats: int) -> dict:
+    from deeppot.infer import DeepPot
+
+    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
+    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
+    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
+    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
+    coord = (coord[None] + (shifts @ box)[:, None]).reshape(1, -1, 3)
+    atype = np.tile(atype, len(shifts))
+    cell = (box * replicas).reshape(1, 9)
+    dp = DeepPot(model_file)
+    dp.eval(coord, cell, atype)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dp.eval(coord, cell, atype)
+        times.append(time.perf_counter() - start)
+    median = float(np.median(times)) * 1e3
+    return {"natoms": len(atype), "median_ms": median, "min_ms": float(min(times)) * 1e3,
+            "us_per_atom_step": median * 1e3 / len(atype),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.case:
+        print(json.dumps(case_infer(args.case[0], int(args.case[1]), args.repeats)))
+        return
+    print(f"threads {args.threads}; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min) on "
+          f"{os.cpu_count()} cores", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        frozen, compressed = build_models(Path(tmp))
+        accuracy(frozen, compressed)
+        for replicas in (1, 4):
+            repeats = args.repeats if replicas == 1 else max(3, args.repeats // 2)
+            for label, path in (("frozen", frozen), ("compressed", compressed)):
+                command = [sys.executable, __file__, "--case", str(path), str(replicas), "--repeats", str(repeats),
+                           "--threads", str(args.threads)]
+                output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                r = json.loads(output.strip().splitlines()[-1])
+                print(f"energy+force {r['natoms']:6d} atoms {label:10s} median {r['median_ms']:9.1f} ms "
+                      f"(min {r['min_ms']:.1f}), {r['us_per_atom_step']:6.0f} us/atom-step, "
+                      f"peak RSS {r['peak_mb']:.0f} MB", flush=True)
+    print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

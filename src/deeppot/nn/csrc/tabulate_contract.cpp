@@ -1,0 +1,206 @@
+// deeppot::tabulate_contract: sum_j env_j^T G(x_j) with G a table of quintic pieces, fused (no gathered
+// coefficients in memory), with its exact first derivative for autograd. Same maths as the pure torch path
+// EmbeddingTables.contract in deeppot/nn/tabulate.py (see that module for the table layout and the linear
+// continuation outside the table); this file depends on libtorch only, so the LAMMPS plugin can compile it too.
+//
+// table: rows x 6 x M (contiguous), x: n x w, env: n x w x c  ->  n x c x M.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+struct TableInfo {
+  double lower, upper, top, stride0, stride1;
+  int64_t n_first, row_offset, nrows;
+};
+
+// table row of x and the polynomial basis q (value) and dq (derivative wrt x); see EmbeddingTables._locate
+template <typename T>
+inline int64_t locate(const TableInfo& info, T x, T q[6], T dq[6]) {
+  const T inside = std::min(std::max(x, static_cast<T>(info.lower)), static_cast<T>(info.top));
+  double position = inside < info.upper ? (inside - info.lower) / info.stride0
+                                        : info.n_first + (inside - info.upper) / info.stride1;
+  int64_t row = static_cast<int64_t>(std::floor(position));
+  row = std::min(std::max(row, int64_t(0)), info.nrows - 1);
+  const T start = row < info.n_first ? static_cast<T>(info.lower + row * info.stride0)
+                                     : static_cast<T>(info.upper + (row - info.n_first) * info.stride1);
+  const T t = inside - start;
+  const T beyond = x - inside;
+  T power[6];
+  power[0] = 1;
+  for (int k = 1; k < 6; ++k) power[k] = power[k - 1] * t;
+  q[0] = 1;
+  dq[0] = 0;
+  for (int k = 1; k < 6; ++k) {
+    dq[k] = k * power[k - 1];
+    q[k] = power[k] + dq[k] * beyond;
+  }
+  return info.row_offset + row;
+}
+
+template <typename T>
+void contract_forward(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, const TableInfo& info,
+                      at::Tensor& out) {
+  const int64_t n = x.size(0), w = x.size(1), c = env.size(2), m = table.size(2);
+  const T* tab = table.data_ptr<T>();
+  const T* xs = x.data_ptr<T>();
+  const T* es = env.data_ptr<T>();
+  T* os = out.data_ptr<T>();
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> g(m);
+    for (int64_t i = begin; i < end; ++i) {
+      T* acc = os + i * c * m;
+      std::fill(acc, acc + c * m, T(0));
+      for (int64_t j = 0; j < w; ++j) {
+        T q[6], dq[6];
+        const T* coef = tab + locate<T>(info, xs[i * w + j], q, dq) * 6 * m;
+        for (int64_t k = 0; k < m; ++k) {
+          g[k] = q[0] * coef[k] + q[1] * coef[m + k] + q[2] * coef[2 * m + k] + q[3] * coef[3 * m + k] +
+                 q[4] * coef[4 * m + k] + q[5] * coef[5 * m + k];
+        }
+        const T* e = es + (i * w + j) * c;
+        for (int64_t a = 0; a < c; ++a) {
+          const T ea = e[a];
+          T* row = acc + a * m;
+          for (int64_t k = 0; k < m; ++k) row[k] += ea * g[k];
+        }
+      }
+    }
+  });
+}
+
+// One pass over the M outputs per neighbor, in blocks of 8 independent lanes (vectorised without
+// reassociating sums): dL/denv[a] = sum_k dL/dout[a, k] G_k, dL/dx = sum_k (sum_a dL/dout[a, k] env[a]) G'_k.
+template <typename T, int C>
+void contract_backward(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, const at::Tensor& grad,
+                       const TableInfo& info, at::Tensor& grad_x, at::Tensor& grad_env) {
+  constexpr int L = 8;
+  const int64_t n = x.size(0), w = x.size(1), m = table.size(2);
+  const T* tab = table.data_ptr<T>();
+  const T* xs = x.data_ptr<T>();
+  const T* es = env.data_ptr<T>();
+  const T* gs = grad.data_ptr<T>();
+  T* gx = grad_x.data_ptr<T>();
+  T* ge = grad_env.data_ptr<T>();
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T* gi = gs + i * C * m;  // dL/d(out_i), C x M
+      for (int64_t j = 0; j < w; ++j) {
+        T q[6], dq[6];
+        const T* coef = tab + locate<T>(info, xs[i * w + j], q, dq) * 6 * m;
+        const T* e = es + (i * w + j) * C;
+        T lane_env[C][L] = {};
+        T lane_x[L] = {};
+        auto step = [&](int64_t k, int l) {
+          const T c1 = coef[m + k], c2 = coef[2 * m + k], c3 = coef[3 * m + k], c4 = coef[4 * m + k],
+                  c5 = coef[5 * m + k];
+          const T g = q[0] * coef[k] + q[1] * c1 + q[2] * c2 + q[3] * c3 + q[4] * c4 + q[5] * c5;
+          const T dg = dq[1] * c1 + dq[2] * c2 + dq[3] * c3 + dq[4] * c4 + dq[5] * c5;
+          T mixed = 0;
+          for (int a = 0; a < C; ++a) {
+            const T ga = gi[a * m + k];
+            mixed += ga * e[a];
+            lane_env[a][l] += ga * g;
+          }
+          lane_x[l] += mixed * dg;
+        };
+        int64_t k0 = 0;
+        for (; k0 + L <= m; k0 += L) {
+          for (int l = 0; l < L; ++l) step(k0 + l, l);
+        }
+        for (int64_t k = k0; k < m; ++k) step(k, 0);
+        auto total = [](const T* lane) {
+          return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        };
+        for (int a = 0; a < C; ++a) ge[(i * w + j) * C + a] = total(lane_env[a]);
+        gx[i * w + j] = total(lane_x);
+      }
+    }
+  });
+}
+
+template <typename T>
+void contract_backward_any(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env,
+                           const at::Tensor& grad, const TableInfo& info, at::Tensor& grad_x, at::Tensor& grad_env) {
+  switch (env.size(2)) {
+    case 1: return contract_backward<T, 1>(table, x, env, grad, info, grad_x, grad_env);
+    case 4: return contract_backward<T, 4>(table, x, env, grad, info, grad_x, grad_env);
+    default: TORCH_CHECK(false, "tabulate_contract: env rows of 1 or 4 values are supported");
+  }
+}
+
+TableInfo make_info(double lower, double upper, double top, double stride0, double stride1, int64_t n_first,
+                    int64_t row_offset, int64_t nrows) {
+  return TableInfo{lower, upper, top, stride0, stride1, n_first, row_offset, nrows};
+}
+
+class TabulateContract : public torch::autograd::Function<TabulateContract> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& table, const at::Tensor& x,
+                            const at::Tensor& env, double lower, double upper, double top, double stride0,
+                            double stride1, int64_t n_first, int64_t row_offset, int64_t nrows) {
+    TORCH_CHECK(table.dim() == 3 && table.size(1) == 6, "tabulate_contract: table must be rows x 6 x M");
+    TORCH_CHECK(x.dim() == 2 && env.dim() == 3 && env.size(0) == x.size(0) && env.size(1) == x.size(1),
+                "tabulate_contract: x must be n x w and env n x w x c");
+    TORCH_CHECK(env.size(2) == 1 || env.size(2) == 4, "tabulate_contract: env rows of 1 or 4 values are supported");
+    TORCH_CHECK(x.scalar_type() == table.scalar_type() && env.scalar_type() == table.scalar_type(),
+                "tabulate_contract: table, x and env must have one dtype");
+    at::Tensor tab = table.contiguous(), xc = x.contiguous(), ec = env.contiguous();
+    at::Tensor out = at::empty({x.size(0), env.size(2), table.size(2)}, table.options());
+    const TableInfo info = make_info(lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+    AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "tabulate_contract", [&] {
+      contract_forward<scalar_t>(tab, xc, ec, info, out);
+    });
+    ctx->save_for_backward({tab, xc, ec});
+    ctx->saved_data["lower"] = lower;
+    ctx->saved_data["upper"] = upper;
+    ctx->saved_data["top"] = top;
+    ctx->saved_data["stride0"] = stride0;
+    ctx->saved_data["stride1"] = stride1;
+    ctx->saved_data["n_first"] = n_first;
+    ctx->saved_data["row_offset"] = row_offset;
+    ctx->saved_data["nrows"] = nrows;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),  // enabled only in a create_graph backward
+                "a compressed model has first derivatives only (forces, virials); train the uncompressed model");
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &tab = saved[0], &xc = saved[1], &ec = saved[2];
+    const TableInfo info = make_info(
+        ctx->saved_data["lower"].toDouble(), ctx->saved_data["upper"].toDouble(), ctx->saved_data["top"].toDouble(),
+        ctx->saved_data["stride0"].toDouble(), ctx->saved_data["stride1"].toDouble(),
+        ctx->saved_data["n_first"].toInt(), ctx->saved_data["row_offset"].toInt(), ctx->saved_data["nrows"].toInt());
+    at::Tensor grad = grads[0].contiguous();
+    at::Tensor grad_x = at::empty_like(xc), grad_env = at::empty_like(ec);
+    AT_DISPATCH_FLOATING_TYPES(tab.scalar_type(), "tabulate_contract_backward", [&] {
+      contract_backward_any<scalar_t>(tab, xc, ec, grad, info, grad_x, grad_env);
+    });
+    return {at::Tensor(), grad_x, grad_env, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor tabulate_contract(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, double lower,
+                             double upper, double top, double stride0, double stride1, int64_t n_first,
+                             int64_t row_offset, int64_t nrows) {
+  return TabulateContract::apply(table, x, env, lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(deeppot, m) {
+  m.def(
+      "tabulate_contract(Tensor table, Tensor x, Tensor env, float lower, float upper, float top, float stride0, "
+      "float stride1, int n_first, int row_offset, int nrows) -> Tensor",
+      &tabulate_contract);
+}

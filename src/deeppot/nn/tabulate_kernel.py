@@ -1,0 +1,86 @@
+"""The fused table kernel ``torch.ops.deeppot.tabulate_contract`` (csrc/tabulate_contract.cpp).
+
+Compiled once with the system C++ compiler against the installed torch, at first use, into torch's extension
+cache (``TORCH_EXTENSIONS_DIR``, default ~/.cache/torch_extensions), which is said on stderr. It computes
+:meth:`EmbeddingTables.contract` without materialising gathered coefficients, with the exact derivative in C++
+autograd, and is callable from the TorchScript file (the LAMMPS plugin compiles the same source into itself).
+If it cannot be built, or ``DEEPPOT_TABLE_KERNEL=0``, compressed models use the pure torch path (same numbers
+to round-off, slower); a compressed file written with the kernel needs it wherever it is loaded.
+"""
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from deeppot.nn.tabulate import EmbeddingTables
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "tabulate_contract.cpp"
+NAME = "deeppot_tabulate"
+_loaded: List[bool] = []  # [True/False] once tried
+
+
+def _registered() -> bool:
+    try:
+        torch.ops.deeppot.tabulate_contract
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+def library_path() -> Optional[Path]:
+    """The compiled kernel library, if it has been built (for loaders outside Python)."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    path = Path(_get_build_directory(NAME, False)) / f"{NAME}.so"
+    return path if path.exists() else None
+
+
+def kernel_available() -> bool:
+    """Build (first time only) and load the kernel; False, with a warning, if that fails."""
+    if os.environ.get("DEEPPOT_TABLE_KERNEL", "1") == "0":
+        return False
+    if _loaded:
+        return _loaded[0]
+    if _registered():
+        _loaded.append(True)
+        return True
+    from torch.utils import cpp_extension
+
+    if library_path() is None:
+        print(f"deeppot: compiling the compressed-model kernel {SOURCE.name} into "
+              f"{cpp_extension._get_build_directory(NAME, False)} (once, about a minute)", file=sys.stderr, flush=True)
+    try:
+        cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=["-O3", "-march=native"], is_python_module=False,
+                           verbose=False)
+        _loaded.append(_registered())
+    except Exception as exc:  # no compiler, no headers: the pure torch path still works
+        warnings.warn(f"deeppot: the compressed-model kernel could not be built ({exc.__class__.__name__}: "
+                      f"{str(exc)[-300:]}); using the slower pure torch path")
+        _loaded.append(False)
+    return _loaded[0]
+
+
+class FusedEmbeddingTables(EmbeddingTables):
+    """EmbeddingTables whose fused contraction runs in the C++ kernel."""
+
+    @torch.jit.export
+    def contract(self, k: int, x: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        """``sum_j env_j^T G_k(x_j)``: x n x w, env n x w x c -> n x c x M."""
+        if self.check_frequency > 0:
+            self._check_range(k, x)
+        info = self.info[k]
+        return torch.ops.deeppot.tabulate_contract(
+            self.coefficients, x, env, info[0], info[1], info[2], info[3], info[4], self.n_first[k], self.offsets[k],
+            self.rows[k],
+        )
+
+
+def embedding_tables(data: List[np.ndarray], info: List[np.ndarray], width: int, dtype: torch.dtype) -> EmbeddingTables:
+    """Tables evaluated by the C++ kernel when it is available, else by torch operations."""
+    cls = FusedEmbeddingTables if kernel_available() else EmbeddingTables
+    return cls(data, info, width, dtype)
