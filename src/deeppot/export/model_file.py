@@ -9,6 +9,8 @@ Inside:
   section of input.json and DeePMD-kit's serialized model dict with every array replaced by the name
   of an entry in
 - extra file ``deeppot/variables.npz``: those arrays (numpy .npz, no pickle).
+- optionally, extra file ``deeppot/model.pt2``: the entry point compiled by AOTInductor
+  (:mod:`deeppot.export.aoti`, which states the C++ contract).
 Python reads the dict back and rebuilds the eager model; C++ runs the scripted module.
 """
 
@@ -106,8 +108,10 @@ def _join_arrays(node, arrays):
     return node
 
 
-def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
-    """Script ``model`` and write it with its serialized dict to ``path`` (atomically)."""
+def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bool = False) -> None:
+    """Script ``model`` and write it with its serialized dict to ``path`` (atomically). With ``aoti``, also
+    compile the MD-engine entry point with AOTInductor (tens of seconds) and embed the ``.pt2`` package
+    (:mod:`deeppot.export.aoti`, extra file ``deeppot/model.pt2``)."""
     arrays: Dict[str, np.ndarray] = {}
     serialized = model.serialize()
     compressed = serialized["descriptor"].get("compress") is not None
@@ -126,6 +130,10 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     extra = {JSON_ENTRY: json.dumps(meta), ARRAYS_ENTRY: buffer.getvalue()}
+    if aoti:
+        from deeppot.export.aoti import AOTI_ENTRY, compile_package
+
+        extra[AOTI_ENTRY] = compile_package(model.eval())
     archive = io.BytesIO()  # saved in memory, so the archive's inner folder is not named after a temp file
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.13
