@@ -124,7 +124,8 @@ class DescriptorSeA(nn.Module):
         widths = torch.jit.annotate(List[int], fill.tolist())
         if not torch.jit.is_scripting():  # bounds of the data-dependent widths for graph export (export/aoti.py)
             for width, sel in zip(widths, self.sel):
-                torch.ops.aten.sym_constrain_range_for_size.default(width, min=min(2, sel), max=sel)
+                if sel > 2:  # a block of 1 or 2 slots has a fixed width (torch refuses bounds below 3)
+                    torch.ops.aten.sym_constrain_range_for_size.default(width, min=2, max=sel)
         gr_t = torch.zeros(n, 4, m1, dtype=self.dtype, device=rij.device)  # gr transposed: n x 4 x M1
         tails: List[torch.Tensor] = []  # padding-only tails, as ntypes x 4 x M1 tables by center type
         for k, net in enumerate(self.embeddings):
