@@ -47,7 +47,7 @@ def kernel_available() -> bool:
     if _loaded:
         return _loaded[0]
     if _registered():
-        _loaded.append(True)
+        _loaded.append(_register_fake_kernels())
         return True
     from torch.utils import cpp_extension
 
@@ -57,12 +57,30 @@ def kernel_available() -> bool:
     try:
         cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=["-O3", "-march=native"], is_python_module=False,
                            verbose=False)
-        _loaded.append(_registered())
+        _loaded.append(_registered() and _register_fake_kernels())
     except Exception as exc:  # no compiler, no headers: the pure torch path still works
         warnings.warn(f"deeppot: the compressed-model kernel could not be built ({exc.__class__.__name__}: "
                       f"{str(exc)[-300:]}); using the slower pure torch path")
         _loaded.append(False)
     return _loaded[0]
+
+
+def _register_fake_kernels() -> bool:
+    """Output shapes of the two operators for fake tensors (graph capture: make_fx, torch.export)."""
+
+    def contract(table, x, env, *info):
+        return x.new_empty((x.shape[0], env.shape[2], table.shape[2]))
+
+    def contract_backward(grad, table, x, env, *info):
+        return torch.empty_like(x), torch.empty_like(env)
+
+    for name, fake in (("deeppot::tabulate_contract", contract), ("deeppot::tabulate_contract_backward",
+                                                                   contract_backward)):
+        try:
+            torch.library.register_fake(name)(fake)
+        except RuntimeError:  # already registered in this process
+            pass
+    return True
 
 
 class FusedEmbeddingTables(EmbeddingTables):
