@@ -150,6 +150,15 @@ def test_small_compressed_is_invariant(small_compressed):
     check_rotation(compressed, coord, atype)
 
 
+def test_compressed_model_is_captured_for_aotinductor(small_compressed):
+    """The fused kernel's forward and backward operators appear in the traced MD entry point (make_fx + export)."""
+    from deeppot.export.aoti import export_lower
+
+    _, compressed = small_compressed
+    targets = {str(node.target) for node in export_lower(compressed).graph.nodes}
+    assert {"deeppot.tabulate_contract.default", "deeppot.tabulate_contract_backward.default"} <= targets
+
+
 # ----------------------------------------------------------------- bad input
 def test_not_a_model(tmp_path, capsys):
     bad = write_json(tmp_path / "input.json", {})
