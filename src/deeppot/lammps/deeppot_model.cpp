@@ -1,10 +1,18 @@
-/* Model loading and evaluation through libtorch (TorchScript archive from `deeppot freeze`). */
+/* Model loading and evaluation through libtorch. The frozen file is a TorchScript archive (`deeppot freeze`);
+   when it also holds an AOTInductor package (extra file deeppot/model.pt2, see deeppot/export/aoti.py for
+   the contract) that compiled graph is run instead, unless DEEPPOT_MODEL_BACKEND=torchscript. */
 #include "deeppot_model.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 
@@ -12,6 +20,7 @@ namespace deeppot {
 
 namespace {
 const char *const METADATA_ENTRY = "deeppot/model.json";  // extra file of every frozen deeppot model
+const char *const AOTI_ENTRY = "deeppot/model.pt2";       // optional AOTInductor package of the lower entry
 const char *const FREEZE_HINT = "make one with 'deeppot freeze -o model.pth' from a training folder or checkpoint";
 
 int env_threads(const char *name) {
@@ -41,6 +50,30 @@ int configure_threads() {
 
 struct Model::Backend {
   torch::jit::Module module;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;  // set when the file has a .pt2 package
+
+  // The loader reads a file: write the package bytes to a private temporary file, load, delete it.
+  void load_aoti(const std::string &bytes, const std::string &path) {
+    std::string name = (std::filesystem::temp_directory_path() / "deeppot-model-XXXXXX.pt2").string();
+    std::vector<char> buffer(name.begin(), name.end());
+    buffer.push_back('\0');
+    int fd = mkstemps(buffer.data(), 4);
+    if (fd < 0) throw ModelError("cannot write a temporary file for the compiled model of '" + path + "'");
+    name = buffer.data();
+    bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+    ::close(fd);
+    try {
+      if (!written) throw std::runtime_error("short write");
+      aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(name, "model");
+    } catch (const std::exception &e) {
+      std::remove(name.c_str());
+      std::string reason = e.what();
+      throw ModelError("the compiled (AOTInductor) model in '" + path + "' cannot be loaded (" +
+                       reason.substr(0, reason.find('\n')) +
+                       "); set DEEPPOT_MODEL_BACKEND=torchscript to run its TorchScript module instead");
+    }
+    std::remove(name.c_str());
+  }
 };
 
 Model::Model(const std::string &path) : path_(path) {
@@ -49,7 +82,7 @@ Model::Model(const std::string &path) : path_(path) {
                      FREEZE_HINT + ")");
   }
   configure_threads();
-  torch::jit::ExtraFilesMap extra{{METADATA_ENTRY, ""}};
+  torch::jit::ExtraFilesMap extra{{METADATA_ENTRY, ""}, {AOTI_ENTRY, ""}};
   backend_ = std::make_unique<Backend>();
   try {
     backend_->module = torch::jit::load(path, torch::kCPU, extra);
@@ -65,6 +98,10 @@ Model::Model(const std::string &path) : path_(path) {
                      " inside; a DeePMD-kit .pth needs 'deeppot convert' first); " + FREEZE_HINT);
   }
   backend_->module.eval();
+  const char *choice = std::getenv("DEEPPOT_MODEL_BACKEND");
+  bool use_aoti = !extra[AOTI_ENTRY].empty() && !(choice && std::strcmp(choice, "torchscript") == 0);
+  if (use_aoti) backend_->load_aoti(extra[AOTI_ENTRY], path);
+  backend_name_ = use_aoti ? "AOTInductor" : "TorchScript";
   auto &module = backend_->module;
   rcut_ = module.run_method("get_rcut").toDouble();
   for (const auto &name : module.run_method("get_type_map").toListRef()) type_map_.push_back(name.toStringRef());
@@ -91,6 +128,20 @@ void Model::compute(const std::vector<double> &coord, const std::vector<std::int
   if (dim_aparam_ > 0) {
     aparam_v = torch::from_blob(const_cast<double *>(aparam.data()), {1, nloc, dim_aparam_}, f64);
   }
+  if (backend_->aoti) {
+    std::vector<at::Tensor> inputs{coord_t, atype_t, nlist_t};
+    if (dim_fparam_ > 0) inputs.push_back(fparam_v.toTensor());
+    if (dim_aparam_ > 0) inputs.push_back(aparam_v.toTensor());
+    std::vector<at::Tensor> outputs;
+    try {
+      outputs = backend_->aoti->run(inputs);
+    } catch (const std::exception &e) {
+      throw ModelError("deeppot model '" + path_ + "' failed: " + std::string(e.what()));
+    }
+    // energy, atom_energy, extended_force, virial, extended_virial
+    store(outputs[0], outputs[1], outputs[2], outputs[3], atomic_virial ? &outputs[4] : nullptr, nloc, nall, result);
+    return;
+  }
   torch::IValue output;
   try {
     output = backend_->module.forward({coord_t, atype_t, nlist_t, torch::IValue(), fparam_v, aparam_v, atomic_virial});
@@ -98,17 +149,24 @@ void Model::compute(const std::vector<double> &coord, const std::vector<std::int
     throw ModelError("deeppot model '" + path_ + "' failed: " + std::string(e.what()));
   }
   const auto out = output.toGenericDict();
-  auto get = [&out](const char *key) { return out.at(key).toTensor().contiguous().to(torch::kFloat64); };
-  result.energy = get("energy").item<double>();
-  auto atom_energy = get("atom_energy");
-  result.atom_energy.assign(atom_energy.data_ptr<double>(), atom_energy.data_ptr<double>() + nloc);
-  auto force = get("extended_force");
-  result.force.assign(force.data_ptr<double>(), force.data_ptr<double>() + nall * 3);
-  auto virial = get("virial");
-  std::copy(virial.data_ptr<double>(), virial.data_ptr<double>() + 9, result.virial);
-  if (atomic_virial) {
-    auto atom_virial = get("extended_virial");
-    result.atom_virial.assign(atom_virial.data_ptr<double>(), atom_virial.data_ptr<double>() + nall * 9);
+  auto get = [&out](const char *key) { return out.at(key).toTensor(); };
+  at::Tensor atom_virial = atomic_virial ? get("extended_virial") : at::Tensor();
+  store(get("energy"), get("atom_energy"), get("extended_force"), get("virial"), atomic_virial ? &atom_virial : nullptr,
+        nloc, nall, result);
+}
+
+void Model::store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
+                  const at::Tensor &virial, const at::Tensor *atom_virial, int nloc, std::int64_t nall,
+                  ModelResult &result) {
+  auto flat = [](const at::Tensor &t) { return t.contiguous().to(torch::kFloat64); };
+  result.energy = flat(energy).item<double>();
+  auto e = flat(atom_energy), f = flat(force), v = flat(virial);
+  result.atom_energy.assign(e.data_ptr<double>(), e.data_ptr<double>() + nloc);
+  result.force.assign(f.data_ptr<double>(), f.data_ptr<double>() + nall * 3);
+  std::copy(v.data_ptr<double>(), v.data_ptr<double>() + 9, result.virial);
+  if (atom_virial) {
+    auto av = flat(*atom_virial);
+    result.atom_virial.assign(av.data_ptr<double>(), av.data_ptr<double>() + nall * 9);
   } else {
     result.atom_virial.clear();
   }

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
+
 namespace deeppot {
 
 // A problem the user can fix (bad file, bad input); what() says what to do.
@@ -40,6 +44,7 @@ class Model {
   const std::vector<std::string> &type_map() const { return type_map_; }
   int dim_fparam() const { return dim_fparam_; }
   int dim_aparam() const { return dim_aparam_; }
+  const std::string &backend_name() const { return backend_name_; }  // "TorchScript" or "AOTInductor"
 
   // coord: nall x 3 (Angstrom); atype: nall model types (-1 = not evaluated); nlist: nloc x nnei indices
   // into the nall atoms, -1 padding, any order, neighbors within rcut plus skin; fparam: dim_fparam;
@@ -49,9 +54,15 @@ class Model {
                const std::vector<double> &aparam, bool atomic_virial, ModelResult &result);
 
  private:
+  void store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
+             const at::Tensor &virial, const at::Tensor *atom_virial, int nloc, std::int64_t nall,
+             ModelResult &result);
+
+ private:
   struct Backend;  // the loaded module; kept out of this header so only one file includes torch
   std::unique_ptr<Backend> backend_;
   std::string path_;
+  std::string backend_name_;
   double rcut_ = 0.0;
   std::vector<std::string> type_map_;
   int dim_fparam_ = 0;

@@ -190,7 +190,7 @@ void PairDeeppot::settings(int narg, char **arg) {
       fflush(devi_fp);
     }
     std::vector<std::string> paths;
-    for (const auto &m : models) paths.push_back(m->path());
+    for (const auto &m : models) paths.push_back(m->path() + " (" + m->backend_name() + ")");
     utils::logmesg(lmp, "deeppot: " + std::to_string(models.size()) + " model(s): " + join(paths) + "\n" +
                             "deeppot: type_map " + join(first.type_map()) + ", rcut " +
                             std::to_string(first.rcut()) + " Angstrom, " + std::to_string(deeppot::configure_threads()) +
