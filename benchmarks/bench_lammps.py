@@ -2,7 +2,9 @@
 
 The model is the seed's water model (se_e2_a [25, 50, 100] x 16, sel [46, 92], rcut 6, fitting [240, 240, 240],
 float64) with random weights and the statistics of the water data, frozen and compressed with
-``deeppot compress`` defaults (built as in bench_compress.py). The system is ../shared/data/water/water.lmp,
+``deeppot compress`` defaults (built as in bench_compress.py); "frozen+aoti" is the frozen file with the
+AOTInductor package of its lower entry point embedded (``save_model_file(aoti=True)``), which the plugin runs
+instead of the TorchScript module. The system is ../shared/data/water/water.lmp,
 ``replicate``d n x n x n (n = 1, 2, 4: 192, 1,536 and 12,288 atoms), NVE at 0.5 fs from 330 K.
 
 For each case LAMMPS runs a few warm-up steps and then ``--steps`` timed steps (fewer for the largest box); the
@@ -32,6 +34,18 @@ DEEPMD_KIT = {("frozen", 192, 1): 497, ("compressed", 192, 1): 224,
               ("frozen", 1536, 1): 811, ("compressed", 1536, 1): 232,
               ("frozen", 1536, 2): 339, ("compressed", 1536, 2): 110}
 LOOP = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
+
+
+def with_aoti(frozen: Path, output: Path) -> Path:
+    import time
+
+    from deeppot.export.model_file import load_model, save_model_file
+
+    model, meta = load_model(frozen)
+    start = time.perf_counter()
+    save_model_file(model, meta["model_def_script"], output, aoti=True)
+    print(f"AOTInductor package compiled in {time.perf_counter() - start:.0f} s", flush=True)
+    return output
 
 
 def lammps_input(model: Path, replicas: int, warmup: int, steps: int) -> str:
@@ -89,13 +103,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed steps at 192 atoms; scaled down with size")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4], help="replicas per direction")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--kinds", nargs="+", default=["frozen", "compressed"])
+    parser.add_argument("--kinds", nargs="+", default=["frozen", "compressed", "frozen+aoti"])
     args = parser.parse_args()
     print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         frozen, compressed = build_models(folder)
         models = {"frozen": frozen, "compressed": compressed}
+        if "frozen+aoti" in args.kinds:
+            models["frozen+aoti"] = with_aoti(frozen, folder / "model-aoti.pth")
         print(f"{'model':<11} {'atoms':>6} {'ranks':>5} {'us/atom-step':>13} {'runs':>24} {'peak MB/rank':>12} "
               f"{'DeePMD-kit 3.2':>14}", flush=True)
         for kind in args.kinds:
@@ -105,7 +121,7 @@ def main() -> None:
                 for nprocs in args.ranks:
                     runs = [run_case(folder, models[kind], replicas, nprocs, steps) for _ in range(args.repeats)]
                     speeds = [r[0] for r in runs]
-                    reference = DEEPMD_KIT.get((kind, natoms, nprocs))
+                    reference = DEEPMD_KIT.get((kind.split("+")[0], natoms, nprocs))
                     print(f"{kind:<11} {natoms:>6} {nprocs:>5} {np.median(speeds):>13.0f} "
                           f"{' '.join(f'{s:.0f}' for s in speeds):>24} {max(r[1] for r in runs):>12.0f} "
                           f"{reference if reference is not None else '':>14}", flush=True)

@@ -81,3 +81,25 @@ def test_real_units_converted_as_deepmd_kit(tmp_path, lammps, model_files):
     """units real: coordinates in Angstrom as metal, energies kcal/mol, forces kcal/mol/Angstrom."""
     rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model_files[0], 1, units="real")
     check(rows, col, thermo, reference, energy_unit=REAL_ENERGY, units="real")
+
+
+def test_null_type_is_not_seen_by_the_model(tmp_path, lammps, model_files):
+    """pair_coeff * * O H NULL: atoms of LAMMPS type 3 (here 10 extra atoms among the water) get no energy and
+    no force and do not change the others'."""
+    lines = WATER_LMP.read_text().replace("2 atom types", "3 atom types").replace("192 atoms", "202 atoms")
+    rng = np.random.default_rng(0)
+    extra = "".join(f"{193 + k} 3 {x:.6f} {y:.6f} {z:.6f}\n" for k, (x, y, z) in enumerate(rng.random((10, 3)) * 12.4))
+    (tmp_path / "with_null.lmp").write_text(lines.rstrip("\n") + "\n" + extra)
+    body = MEASURE.replace("c_st[*] c_cst[*]", "")
+    lammps(tmp_path, water_script(f"deeppot {model_files[0]}", "* * O H NULL", tmp_path / "with_null.lmp",
+                                  body=body))
+    (_, names, rows), = read_dump(tmp_path / "frame.dump")
+    col = {name: k for k, name in enumerate(names)}
+    water = rows[:, col["type"]] < 3
+    header, values = thermo_rows(tmp_path / "log.lammps")[-1]
+    e, f, _ = DeepPot(model_files[0]).eval(rows[water][None, :, [col["x"], col["y"], col["z"]]],
+                                           (np.eye(3) * 12.44470).reshape(1, 9), rows[water, col["type"]] - 1)
+    np.testing.assert_allclose(values[0, header.index("PotEng")], e[0, 0], rtol=1e-10, atol=1e-10)
+    forces = rows[:, [col["fx"], col["fy"], col["fz"]]]
+    np.testing.assert_allclose(forces[water], f[0], rtol=1e-10, atol=1e-10)
+    assert np.all(forces[~water] == 0) and np.all(rows[~water, col["c_pe"]] == 0)
