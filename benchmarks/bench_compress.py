@@ -9,7 +9,8 @@ Prints
   ../shared/data/water (192 atoms);
 - ms per energy+force evaluation (DeepPot.eval) and microseconds per atom-step, median over --repeats, for
   the 192-atom frame and for it replicated 4x4x4 (12,288 atoms), frozen and compressed side by side, with the
-  peak resident memory of each case (each case in its own process), on --threads threads (default 1).
+  peak resident memory of each case (each case in its own process), on --threads threads (default 1);
+- the table evaluation alone (forward + backward of the fused sum), C++ kernel and pure torch path.
 
     python benchmarks/bench_compress.py [--repeats 7] [--threads 1]
 """
@@ -87,6 +88,45 @@ def case_infer(model_file: str, replicas: int, repeats: int) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
+def case_kernel(model_file: str, repeats: int) -> dict:
+    """The fused table evaluation alone (forward + backward of every table call of one 192-atom evaluation),
+    C++ kernel vs the pure torch path on the same inputs."""
+    import torch
+
+    from deeppot.infer import DeepPot
+    from deeppot.nn import tabulate_kernel
+    from deeppot.nn.tabulate import EmbeddingTables
+
+    calls = []
+    original = tabulate_kernel.FusedEmbeddingTables.contract
+
+    def record(self, k, x, env):
+        calls.append((k, x.detach().clone(), env.detach().clone()))
+        return original(self, k, x, env)
+
+    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[:1]
+    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[:1]
+    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
+    dp = DeepPot(model_file)
+    tabulate_kernel.FusedEmbeddingTables.contract = record
+    dp.eval(coord, box, atype)
+    tabulate_kernel.FusedEmbeddingTables.contract = original
+    fused = dp.model.descriptor.tables
+    data, info = fused.serialize()
+    plain = EmbeddingTables(data, info, fused.width, fused.coefficients.dtype)
+    result = {}
+    for label, tables in (("kernel", fused), ("torch", plain)):
+        times = []
+        for _ in range(repeats + 2):
+            inputs = [(k, x.clone().requires_grad_(), env.clone().requires_grad_()) for k, x, env in calls]
+            start = time.perf_counter()
+            total = sum(tables.contract(k, x, env).square().sum() for k, x, env in inputs)
+            torch.autograd.grad(total, [t for _, x, env in inputs for t in (x, env)])
+            times.append(time.perf_counter() - start)
+        result[label] = float(np.median(times[2:])) * 1e6 / len(atype)
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
@@ -97,7 +137,10 @@ def main():
 
     torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(case_infer(args.case[0], int(args.case[1]), args.repeats)))
+        if args.case[1] == "kernel":
+            print(json.dumps(case_kernel(args.case[0], args.repeats)))
+        else:
+            print(json.dumps(case_infer(args.case[0], int(args.case[1]), args.repeats)))
         return
     print(f"threads {args.threads}; load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min) on "
           f"{os.cpu_count()} cores", flush=True)
@@ -114,6 +157,11 @@ def main():
                 print(f"energy+force {r['natoms']:6d} atoms {label:10s} median {r['median_ms']:9.1f} ms "
                       f"(min {r['min_ms']:.1f}), {r['us_per_atom_step']:6.0f} us/atom-step, "
                       f"peak RSS {r['peak_mb']:.0f} MB", flush=True)
+        command = [sys.executable, __file__, "--case", str(compressed), "kernel", "--repeats", str(args.repeats),
+                   "--threads", str(args.threads)]
+        r = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        print(f"table evaluation alone (forward + backward, 192 atoms): C++ kernel {r['kernel']:.0f} us/atom-step, "
+              f"pure torch path {r['torch']:.0f} us/atom-step", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
 
