@@ -125,6 +125,20 @@ def test_ase_calculator_on_compressed_model(files):
     np.testing.assert_allclose(atoms.get_forces(), force[0], atol=1e-9)
 
 
+def test_dpdata_driver_on_compressed_model(files):
+    import dpdata
+
+    _, compressed = files
+    coord, box, atype = _frames(2)
+    numbers = [int((atype == 0).sum()), int((atype == 1).sum())]
+    system = dpdata.System(data={"atom_names": ["O", "H"], "atom_numbs": numbers, "atom_types": atype, "orig": np.zeros(3), "cells": box.reshape(-1, 3, 3),
+                                 "coords": coord.reshape(2, -1, 3)})
+    predicted = system.predict(driver="deeppot", model=str(compressed))
+    energy, force, _ = DeepPot(compressed).eval(coord, box, atype)
+    np.testing.assert_allclose(predicted["energies"], energy[:, 0], atol=1e-9)
+    np.testing.assert_allclose(predicted["forces"], force, atol=1e-9)
+
+
 # ----------------------------------------------------------------- physics of a compressed model
 @pytest.fixture(scope="module", params=[{}, {"type_one_side": False, "exclude_types": [[0, 1]], "seed": 9}])
 def small_compressed(request):
