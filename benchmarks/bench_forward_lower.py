@@ -5,7 +5,8 @@ For the 192-atom water frame and its 4x4x4 replica (12,288 atoms): ghosts and a 
 prints the median over --repeats calls of
 - ``format_engine_nlist`` alone (checks + distance sort + type blocks), the part added for any-list input;
 - ``forward_lower`` in total (formatting + energy, forces, virial);
-- ``build_neighbor_list`` of the Python entry point (vesin + the same ``select_slots`` rule) beside them.
+- as the baseline beside them, the Python entry point ``forward(coord, atype, box)`` (chunks of 256 atoms, as
+  DeepPot and ASE call it) and its ``build_neighbor_list`` (vesin + the same ``select_slots`` rule).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_forward_lower.py [--repeats 5] [--skin 2.0] [--threads 1]
 """
@@ -94,11 +95,14 @@ def main():
                                                     model.sel, model.ntypes), args.repeats)
         total = median_ms(lambda: model.forward_lower(*inputs), args.repeats)
         python_list = median_ms(lambda: build_neighbor_list(coord, box, atype, model.rcut, model.sel), args.repeats)
+        frame = (torch.from_numpy(coord)[None], torch.from_numpy(atype)[None], torch.from_numpy(box)[None])
+        python = median_ms(lambda: model(*frame, chunk_atoms=256), args.repeats)
         print(
             f"{natoms:6d} atoms, nall {len(ext)}, list width {nlist.shape[1]}: "
             f"format_engine_nlist {fmt:8.1f} ms ({fmt / natoms * 1e3:6.1f} us/atom), "
             f"forward_lower {total:8.1f} ms ({total / natoms * 1e3:6.1f} us/atom-step, formatting {fmt / total:5.1%}); "
-            f"forward()'s build_neighbor_list {python_list:7.1f} ms"
+            f"baseline forward() {python:8.1f} ms ({python / natoms * 1e3:6.1f} us/atom-step), "
+            f"its build_neighbor_list {python_list:7.1f} ms"
         )
 
 

@@ -40,12 +40,12 @@ def select_slots(
     nf, nloc, ncand = dist.shape
     nnei = sum(sel)
     real = (nei_type >= 0) & (dist < rcut)
-    key = torch.where(real, dist, torch.full_like(dist, float("inf")))
+    key = torch.where(real, dist, float("inf"))
     # nearest first, equal distances by tiebreak: stable sort by distance of the tiebreak-sorted list
     by_tiebreak = torch.argsort(tiebreak, dim=-1, stable=True)
     by_distance = torch.sort(key.gather(-1, by_tiebreak), dim=-1, stable=True)[1]
     order = by_tiebreak.gather(-1, by_distance)  # nf x nloc x ncand, candidate columns nearest first
-    types = torch.where(real, nei_type, torch.full_like(nei_type, -1)).gather(-1, order)
+    types = torch.where(real, nei_type, -1).gather(-1, order)
     # the sum(sel) nearest; padding first makes short lists need no branch
     order = torch.nn.functional.pad(order, (0, nnei), value=-1.0)[:, :, :nnei]  # nf x nloc x nnei
     types = torch.nn.functional.pad(types, (0, nnei), value=-1.0)[:, :, :nnei]
@@ -58,7 +58,7 @@ def select_slots(
         slot = torch.where(is_t & (rank < width), rank + offset, slot)
         offset += width
     out = torch.full([nf, nloc, nnei + 1], -1, dtype=order.dtype, device=order.device)
-    out = out.scatter(2, slot, torch.where(slot < nnei, order, torch.full_like(order, -1)))
+    out = out.scatter(2, slot, torch.where(slot < nnei, order, -1))
     return out[:, :, :nnei]
 
 

@@ -77,25 +77,25 @@ def format_engine_nlist(
     nf, nall, nloc, ncand = extended_coord.shape[0], extended_coord.shape[1], nlist.shape[1], nlist.shape[2]
     atype = extended_atype.to(torch.int64)
     inside = (nlist >= 0) & (nlist < nall)
-    safe = torch.where(inside, nlist, torch.zeros_like(nlist)).reshape(nf, nloc * ncand)
-    neighbor_coord = extended_coord.gather(1, safe.unsqueeze(-1).expand(-1, -1, 3)).reshape(nf, nloc, ncand, 3)
+    safe = torch.where(inside, nlist, 0)  # nf x nloc x ncand, bad indices read atom 0 until the checks below
+    flat = safe.reshape(nf, nloc * ncand)
+    neighbor_coord = extended_coord.gather(1, flat.unsqueeze(-1).expand(-1, -1, 3)).reshape(nf, nloc, ncand, 3)
     dist = torch.linalg.vector_norm(neighbor_coord - extended_coord[:, :nloc].unsqueeze(2), dim=-1)
     centers = torch.arange(nloc, dtype=torch.int64, device=nlist.device).reshape(1, nloc, 1)
     usable = inside & (nlist != centers) & (atype[:, :nloc] >= 0).unsqueeze(-1)
-    nei_type = torch.where(usable, atype.gather(1, safe).reshape(nf, nloc, ncand), torch.full_like(nlist, -1))
-    tiebreak = safe.reshape(nf, nloc, ncand)
-    if mapping is not None:
-        owner = mapping.to(torch.int64).gather(1, safe).reshape(nf, nloc, ncand)
-        tiebreak = owner * nall + tiebreak
+    nei_type = torch.where(usable, atype.gather(1, flat).reshape(nf, nloc, ncand), -1)
     listed = nlist
-    if torch.jit.is_scripting() or not _graph_tracing():  # eager, TorchScript: sort fewer columns
+    if torch.jit.is_scripting() or not _graph_tracing():  # eager, TorchScript: sort only candidates within rcut
         keep = _columns_within(dist, nei_type, rcut)
-        dist, nei_type, tiebreak = dist.gather(2, keep), nei_type.gather(2, keep), tiebreak.gather(2, keep)
-        listed = nlist.gather(2, keep)
+        dist, nei_type, safe, listed = dist.gather(2, keep), nei_type.gather(2, keep), safe.gather(2, keep), \
+            nlist.gather(2, keep)
+    tiebreak = safe
+    if mapping is not None:
+        tiebreak = mapping.to(torch.int64).gather(1, safe.reshape(nf, -1)).reshape(safe.shape) * nall + safe
     slots = select_slots(dist, nei_type, tiebreak, rcut, sel)  # nf x nloc x nnei columns of listed
     filled = slots >= 0
     columns = slots.clamp(min=0)
-    formatted = torch.where(filled, listed.gather(2, columns), torch.full_like(slots, -1))
+    formatted = torch.where(filled, listed.gather(2, columns), -1)
     # what cannot be treated right; one data-dependent branch for all checks
     duplicate = (formatted[:, :, 1:] == formatted[:, :, :-1]) & (formatted[:, :, 1:] >= 0)
     coincident = filled & (dist.gather(2, columns) == 0.0)
@@ -133,7 +133,7 @@ def _columns_within(dist: torch.Tensor, nei_type: torch.Tensor, rcut: float) -> 
     real = (nei_type >= 0) & (dist < rcut)
     position = torch.cumsum(real.to(torch.int64), dim=-1) - 1
     kmax = int(position[:, :, -1].max()) + 1 if nloc > 0 else 0  # the one data-dependent shape
-    target = torch.where(real, position, torch.full_like(position, kmax))
+    target = torch.where(real, position, kmax)
     columns = torch.arange(ncand, dtype=torch.int64, device=dist.device).expand(nf, nloc, ncand)
     keep = torch.full([nf, nloc, kmax + 1], ncand - 1, dtype=torch.int64, device=dist.device)
     return keep.scatter(2, target, columns)
