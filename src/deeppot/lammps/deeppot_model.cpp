@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <unistd.h>
@@ -39,6 +40,14 @@ int configure_threads() {
     if (threads == 0) threads = env_threads("OMP_NUM_THREADS");
     if (threads == 0) threads = 1;
     at::set_num_threads(threads);
+    // TorchScript's simple executor: the profiling one re-specialises the graph whenever the number of
+    // atoms or the neighbor-list width changes, which in MD is at every neighbor-list rebuild, and ran the
+    // water model about 1.5x slower here (DEEPPOT_TORCHSCRIPT_PROFILING=1 restores it)
+    const char *profiling = std::getenv("DEEPPOT_TORCHSCRIPT_PROFILING");
+    if (!(profiling && std::strcmp(profiling, "1") == 0)) {
+      torch::jit::getExecutorMode() = false;
+      torch::jit::getProfilingMode() = false;
+    }
     try {
       at::set_num_interop_threads(1);
     } catch (const c10::Error &) {
