@@ -1,6 +1,7 @@
 """``deeppot model-devi``: DeePMD-kit's formulas and file layout, water frames from deepmd/npy and from a
 LAMMPS dump, and bad input with messages that fit the command."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -198,6 +199,27 @@ def test_real_error(models, water_system, tmp_path, capsys):
     table = parse(blocks(out)[0][2])
     assert np.all(np.isnan(table[:, 1:4]))
     np.testing.assert_allclose(table[:, 4:], expected[:, 3:], rtol=2e-6, atol=0)
+
+
+def test_folder_of_systems_and_hdf5(models, water_system, tmp_path, capsys):
+    """A folder with two systems gives two blocks, one per system; the same frames in deepmd/hdf5 the same rows."""
+    import dpdata
+
+    paths, _ = models
+    folder = tmp_path / "systems"
+    for name in ("a", "b"):
+        shutil.copytree(water_system, folder / name)
+    out = tmp_path / "two.out"
+    code, err = run(capsys, "model-devi", "-m", *paths, "-s", folder, "-o", out)
+    assert code == 0, err
+    (title_a, _, rows_a), (title_b, _, rows_b) = blocks(out)
+    assert (title_a, title_b) == (str(folder / "a"), str(folder / "b")) and rows_a == rows_b
+    h5 = tmp_path / "water.h5"
+    dpdata.LabeledSystem(str(water_system), fmt="deepmd/npy").to("deepmd/hdf5", str(h5))
+    code, err = run(capsys, "model-devi", "-m", *paths, "-s", h5, "-o", tmp_path / "h5.out")
+    assert code == 0, err
+    [(title, _, rows)] = blocks(tmp_path / "h5.out")
+    assert title.startswith(str(h5)) and rows == rows_a
 
 
 def write_dump(path, coord, box, lammps_types, rng):
