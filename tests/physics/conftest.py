@@ -22,6 +22,11 @@ MODEL_VARIANTS = {
     "desc_exclude_types": {"exclude_types": [[0, 1]], "seed": 9},
     "model_exclusions": {"pair_exclude_types": [[1, 1]], "atom_exclude_types": [0], "seed": 13},
     "gelu": {"activation_function": "gelu", "type_one_side": False, "seed": 17},
+    # the other descriptors, each with a descriptor exclusion and resnet_dt; se_e2_r's rows vary little (a
+    # 1/(5 nnei) mean), so its fitting input is amplified (gelu does not saturate there) for O(0.1) forces
+    "se_e2_r": {"descriptor": "se_e2_r", "exclude_types": [[0, 0]], "resnet_dt": True, "activation_function": "gelu",
+                "fitting_input_scale": 300.0, "seed": 19},
+    "se_e3": {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[1, 1]], "resnet_dt": True, "seed": 23},
 }
 
 

@@ -1,4 +1,4 @@
-"""Shared factory of small, fast se_e2_a energy models and random test frames (float64).
+"""Shared factory of small, fast energy models (any registered descriptor) and random test frames (float64).
 
 Used by tests/physics and tests/reference (the latter puts this directory on sys.path in its conftest).
 Normalisation statistics and biases are set to random, non-trivial values so that every term of the
@@ -7,13 +7,14 @@ model (davg/dstd, padded slots, fitting bias, out_bias, fparam/aparam statistics
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from deeppot.descriptor.se_e2_a import DescriptorSeA
+from deeppot.descriptor import descriptor_class
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
 
@@ -21,6 +22,7 @@ DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def make_model(
+    descriptor: str = "se_e2_a",
     ntypes: int = 2,
     rcut: float = 4.0,
     rcut_smth: float = 1.0,
@@ -39,14 +41,20 @@ def make_model(
     numb_fparam: int = 0,
     numb_aparam: int = 0,
     type_map: Optional[List[str]] = None,
+    fitting_input_scale: float = 1.0,
     seed: int = 1,
 ) -> EnergyModel:
-    """A float64 EnergyModel with random weights, random (rotation-invariant) davg/dstd and random biases.
+    """A float64 EnergyModel with descriptor type ``descriptor`` (a DeePMD-kit name), random weights, random
+    (rotation-invariant) davg/dstd and random biases. Descriptor options the type does not take (e.g.
+    axis_neuron for se_e2_r) are not passed to it. ``fitting_input_scale`` multiplies the first fitting
+    layer's weights, so that a descriptor whose rows vary little (se_e2_r's 1/(5 nnei) sum) still gives
+    forces large enough for non-vacuous checks.
 
     davg is [avg_r, 0, 0, 0] and dstd [std_r, std_a, std_a, std_a] per center type, constant over slots,
     as DeePMD-kit's statistics produce: anything else would break rotation invariance.
     """
-    descriptor = DescriptorSeA(
+    cls = descriptor_class(descriptor)
+    options = dict(
         ntypes=ntypes,
         rcut=rcut,
         rcut_smth=rcut_smth,
@@ -61,6 +69,8 @@ def make_model(
         precision="float64",
         seed=seed,
     )
+    accepted = inspect.signature(cls).parameters
+    descriptor = cls(**{key: value for key, value in options.items() if key in accepted})
     fitting = EnergyFitting(
         ntypes=ntypes,
         dim_descrpt=descriptor.dim_out,
@@ -86,17 +96,18 @@ def make_model(
     def uniform(shape, lo, hi):
         return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
 
-    nnei = descriptor.nnei
     with torch.no_grad():
-        davg = torch.zeros(ntypes, nnei, 4, dtype=torch.float64)
+        davg = torch.zeros_like(descriptor.davg)  # ntypes x nnei x env_width (4, or 1 for radial-only)
         davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
-        dstd = torch.ones(ntypes, nnei, 4, dtype=torch.float64)
+        dstd = torch.ones_like(descriptor.dstd)
         dstd[:, :, 0] = uniform((ntypes, 1), 0.1, 0.5)
         dstd[:, :, 1:] = uniform((ntypes, 1, 1), 0.05, 0.3)
         descriptor.davg.copy_(davg)
         descriptor.dstd.copy_(dstd)
         model.out_bias.copy_(uniform(model.out_bias.shape, -3.0, 3.0))
         fitting.bias_atom_e.copy_(uniform(fitting.bias_atom_e.shape, -0.5, 0.5))
+        for net in fitting.nets:
+            net.layers[0].w.mul_(fitting_input_scale)
         if numb_fparam:
             fitting.fparam_avg.copy_(uniform((numb_fparam,), -1.0, 1.0))
             fitting.fparam_inv_std.copy_(uniform((numb_fparam,), 0.5, 2.0))

@@ -200,7 +200,7 @@ def test_water_frame_any_list():
     rng = np.random.default_rng(5)
     for order, width in (("distance", None), ("random", 260)):
         compare_lower_to_forward(
-            model, coord, atype, box, atol=1e-11, skin=2.0,
+            model, coord, atype, box, atol=1e-12, skin=2.0,
             nlist=lambda ext, nloc: engine_nlist(ext, nloc, 8.0, rng, width=width, order=order),
         )
 
@@ -346,8 +346,10 @@ jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:Depr
         {},
         {"type_one_side": False, "resnet_dt": True, "activation_function": "gelu"},
         {"exclude_types": [[0, 1]], "pair_exclude_types": [[1, 1]], "atom_exclude_types": [0]},
+        {"descriptor": "se_e2_r", "exclude_types": [[0, 1]]},
+        {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[0, 1]]},
     ],
-    ids=["one_side", "two_side_gelu", "exclusions"],
+    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3"],
 )
 def test_torchscript_forward_lower(kwargs, periodic_system):
     model = make_model(rcut=4.0, seed=81, **kwargs)

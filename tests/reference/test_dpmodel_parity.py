@@ -156,3 +156,63 @@ def test_virtual_atoms_contribute_nothing():
     np.testing.assert_allclose(out["atom_energy"][-1], 0.0, atol=ATOL, err_msg="virtual atom has an energy")
     np.testing.assert_allclose(out["force"][:-1], ref["force"], rtol=0, atol=ATOL, err_msg="virtual atom is a neighbor")
     np.testing.assert_allclose(out["energy"], ref["energy"], rtol=0, atol=ATOL)
+
+
+# ------------------------------------------------------------------------------------- se_e2_r, se_e3
+# se_e2_r's rows are a 1/(5 nnei) mean, so its fitting input is amplified (gelu: no saturation) for forces
+# well above the degenerate-comparison floor
+SE_R = dict(WATER, neuron=(8, 16, 32), activation_function="gelu", fitting_input_scale=300.0)
+SE_T = dict(WATER, neuron=(2, 4, 8))  # DeePMD-kit's se_e3 water example sizes
+
+
+@pytest.mark.parametrize("descriptor, params", [("se_e2_r", SE_R), ("se_e3", SE_T)], ids=["se_e2_r", "se_e3"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"resnet_dt": True, "exclude_types": [[1, 1]], "env_protection": 0.2}],
+    ids=["plain", "resnet_dt_exclude_protection"],
+)
+def test_water_other_descriptors(water, descriptor, params, options):
+    model = make_model(descriptor, **{**params, **options}, seed=121)
+    assert model.serialize()["descriptor"]["type"] in ("se_r", "se_e3")
+    assert_parity(model, *water)
+
+
+@pytest.mark.parametrize("descriptor, params", [("se_e2_r", SE_R), ("se_e3", SE_T)], ids=["se_e2_r", "se_e3"])
+def test_nopbc_three_types_other_descriptors(descriptor, params):
+    """Three types: every (ti <= tj) block pair of se_e3, blocks of very different fill."""
+    coord, atype, type_map = load_nopbc("C3H3O4", 2)
+    model = make_model(
+        descriptor, **{**params, "sel": (8, 8, 8)}, ntypes=3, type_map=type_map, exclude_types=[[0, 2]], seed=123
+    )
+    assert_parity(model, coord, atype, None)
+
+
+@pytest.mark.parametrize(
+    "descriptor",
+    [
+        {"type": "se_r", "neuron": [8, 16, 32], "resnet_dt": True, "exclude_types": [[0, 0]]},
+        {"type": "se_at", "neuron": [2, 4, 8], "resnet_dt": True, "exclude_types": [[0, 1]]},
+    ],
+    ids=["se_r", "se_at"],
+)
+def test_dpmodel_native_other_descriptors(water, descriptor):
+    """Models constructed by deepmd.dpmodel itself (its aliases, defaults and dict) load into deeppot and agree."""
+    from deepmd.dpmodel.model.model import get_model
+
+    coord, atype, box = water
+    config = {
+        "type_map": ["O", "H"],
+        "descriptor": {**descriptor, "rcut": 6.0, "rcut_smth": 0.5, "sel": [46, 92], "seed": 1},
+        "fitting_net": {"neuron": [16, 16, 16], "seed": 2},
+    }
+    data = get_model(config).serialize()
+    rng = np.random.default_rng(3)
+    desc_vars = data["descriptor"]["@variables"]
+    desc_vars["davg"][..., 0] = rng.uniform(0.05, 0.3, size=(2, 1))
+    desc_vars["dstd"][..., 0] = rng.uniform(0.1, 0.5, size=(2, 1))
+    desc_vars["dstd"][..., 1:] = rng.uniform(0.05, 0.3, size=(2, 1, 1))
+    data["@variables"]["out_bias"][...] = rng.uniform(-3, 3, size=data["@variables"]["out_bias"].shape)
+    for net in data["fitting"]["nets"]["networks"]:  # amplified fitting input (see SE_R) for non-trivial forces
+        net["layers"][0]["@variables"]["w"] *= 30.0
+    model = EnergyModel.deserialize(data)
+    assert_parity(model, coord, atype, box, reference=reference_model(data))

@@ -16,6 +16,8 @@ VARIANTS = {
         "exclude_types": [[0, 1]], "pair_exclude_types": [[1, 1]], "atom_exclude_types": [0], "activation_function": "gelu",
     },
     "fparam_aparam": {"numb_fparam": 2, "numb_aparam": 1},
+    "se_e2_r": {"descriptor": "se_e2_r", "exclude_types": [[0, 1]], "resnet_dt": True},
+    "se_e3": {"descriptor": "se_e3", "neuron": (2, 4, 8), "resnet_dt": True, "activation_function": "gelu"},
 }
 
 

@@ -17,6 +17,7 @@ from deeppot.config.model import (
     ModelConfig,
     SeE2AConfig,
     SeE2RConfig,
+    SeE3Config,
 )
 from deeppot.config.optimizer import AdamConfig, AdamWConfig, OptimizerConfig
 from deeppot.config.training import DataConfig, MixedPrecisionConfig, TrainingConfig, ValidationDataConfig
@@ -41,6 +42,7 @@ __all__ = [
     "OptimizerConfig",
     "SeE2AConfig",
     "SeE2RConfig",
+    "SeE3Config",
     "TrainingConfig",
     "TypeRegistry",
     "ValidationDataConfig",

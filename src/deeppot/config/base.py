@@ -47,7 +47,8 @@ class Section(BaseModel):
 
 @dataclass(frozen=True)
 class TypeRegistry:
-    """Maps the ``type`` key of a section to the class that validates it.
+    """Maps the ``type`` key of a section to the class that validates it (in :mod:`deeppot.config`) or, with
+    the same names and aliases, to the class that implements it (e.g. :data:`deeppot.descriptor.DESCRIPTORS`).
 
     ``what`` names the section in messages (e.g. "descriptor"); ``default`` is the
     type used when the key is absent (``None``: the key is required);
@@ -55,7 +56,7 @@ class TypeRegistry:
     """
 
     what: str
-    classes: dict[str, type[Section]]
+    classes: dict[str, type]
     aliases: dict[str, str] = field(default_factory=dict)
     default: str | None = None
     unsupported: tuple[str, ...] = ()
@@ -70,7 +71,7 @@ class TypeRegistry:
             return f"only {names[0]} is supported"
         return "supported: " + ", ".join(names)
 
-    def resolve(self, name: Any) -> tuple[str, type[Section]]:
+    def resolve(self, name: Any) -> tuple[str, type]:
         """Canonical type name and class for ``name``; ``ValueError`` with a hint otherwise."""
         if not isinstance(name, str):
             raise ValueError(f"expected a string, got {show(name)}; {self.supported()}")

@@ -55,7 +55,7 @@ Sel = Annotated[list[int] | str, BeforeValidator(_check_sel)]
 
 
 class DescriptorConfig(Section):
-    """Options shared by the two-body embedding descriptors ``se_e2_a`` and ``se_e2_r``."""
+    """Options shared by the type-blocked embedding descriptors ``se_e2_a``, ``se_e2_r`` and ``se_e3``."""
 
     type: str
     """Descriptor type (canonical name)."""
@@ -72,8 +72,6 @@ class DescriptorConfig(Section):
     """Activation function of the embedding network."""
     resnet_dt: bool = False
     """Use a trainable timestep in the embedding-network ResNet connections."""
-    type_one_side: bool = False
-    """One embedding network per neighbor type (True) or per (center, neighbor) pair (False)."""
     precision: Precision = "default"
     """Precision of the embedding network ("default" means float64)."""
     trainable: bool = True
@@ -126,6 +124,8 @@ class SeE2AConfig(DescriptorConfig):
 
     type: Literal["se_e2_a"] = "se_e2_a"
     """Descriptor type."""
+    type_one_side: bool = False
+    """One embedding network per neighbor type (True) or per (center, neighbor) pair (False)."""
     axis_neuron: int = Field(4, gt=0)
     """Number of columns of the embedding matrix used as the axis (sub-matrix) size."""
 
@@ -135,14 +135,24 @@ class SeE2RConfig(DescriptorConfig):
 
     type: Literal["se_e2_r"] = "se_e2_r"
     """Descriptor type."""
+    type_one_side: bool = False
+    """Accepted for DeePMD-kit compatibility; like DeePMD-kit's PyTorch backend, se_e2_r always has one
+    embedding network per neighbor type."""
+
+
+class SeE3Config(DescriptorConfig):
+    """DeepPot-SE descriptor from three-body angles (``se_e3``, aliases ``se_at``, ``se_a_3be``, ``se_t``)."""
+
+    type: Literal["se_e3"] = "se_e3"
+    """Descriptor type."""
 
 
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
-    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig},
-    aliases={"se_a": "se_e2_a", "se_r": "se_e2_r"},
+    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config},
+    aliases={"se_a": "se_e2_a", "se_r": "se_e2_r", "se_at": "se_e3", "se_a_3be": "se_e3", "se_t": "se_e3"},
     unsupported=(
-        "se_e3", "se_at", "se_a_3be", "se_t", "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
+        "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
         "dpa2", "dpa3", "hybrid", "loc_frame", "se_a_mask", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
     ),
 )
@@ -238,7 +248,7 @@ class ModelConfig(Section):
     """Model type; only "standard" is supported."""
     type_map: list[str]
     """Element name of each atom type; type index i in the data is ``type_map[i]``."""
-    descriptor: Annotated[SeE2AConfig | SeE2RConfig, Field(discriminator="type")]
+    descriptor: Annotated[SeE2AConfig | SeE2RConfig | SeE3Config, Field(discriminator="type")]
     """The descriptor of the local atomic environment."""
     fitting_net: EnerFittingConfig
     """The network mapping descriptors to atomic energies."""

@@ -3,7 +3,7 @@
 from typing import List
 
 from deeppot.config import ModelConfig
-from deeppot.descriptor.se_e2_a import DescriptorSeA
+from deeppot.descriptor import descriptor_class
 from deeppot.errors import ConfigError
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
@@ -12,31 +12,13 @@ from deeppot.model.energy_model import EnergyModel
 def build_model(config: ModelConfig, sel: List[int]) -> EnergyModel:
     """``sel`` is the resolved per-type neighbor count (an "auto" sel is resolved by the caller)."""
     desc_cfg, fit_cfg = config.descriptor, config.fitting_net
-    if desc_cfg.type != "se_e2_a":
-        raise ConfigError(f"model/descriptor/type: '{desc_cfg.type}' is not implemented yet; use 'se_e2_a'")
     if fit_cfg.atom_ener or fit_cfg.dim_case_embd or fit_cfg.default_fparam is not None or fit_cfg.use_aparam_as_mask:
         raise ConfigError(
             "model/fitting_net: atom_ener, dim_case_embd, default_fparam and use_aparam_as_mask "
             "are not implemented yet; remove them"
         )
     ntypes = len(config.type_map)
-    descriptor = DescriptorSeA(
-        ntypes=ntypes,
-        rcut=desc_cfg.rcut,
-        rcut_smth=desc_cfg.rcut_smth,
-        sel=sel,
-        neuron=desc_cfg.neuron,
-        axis_neuron=desc_cfg.axis_neuron,
-        activation_function=desc_cfg.activation_function,
-        resnet_dt=desc_cfg.resnet_dt,
-        type_one_side=desc_cfg.type_one_side,
-        exclude_types=desc_cfg.exclude_types,
-        env_protection=desc_cfg.env_protection,
-        set_davg_zero=desc_cfg.set_davg_zero,
-        precision=desc_cfg.resolved_precision,
-        trainable=desc_cfg.trainable,
-        seed=desc_cfg.seed,
-    )
+    descriptor = descriptor_class(desc_cfg.type).from_config(desc_cfg, ntypes, sel)
     nlayers = len(fit_cfg.neuron) + 1
     trainable = fit_cfg.trainable if isinstance(fit_cfg.trainable, list) else [fit_cfg.trainable] * nlayers
     fitting = EnergyFitting(

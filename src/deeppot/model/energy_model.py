@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from deeppot import keys
-from deeppot.descriptor.se_e2_a import DescriptorSeA
+from deeppot.descriptor import Descriptor, deserialize_descriptor
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.pairs import (
     atomic_virial_from_pair_gradient,
@@ -31,7 +31,7 @@ from deeppot.model.nlist_format import EngineInputError, format_engine_nlist
 class EnergyModel(nn.Module):
     def __init__(
         self,
-        descriptor: DescriptorSeA,
+        descriptor: Descriptor,
         fitting: EnergyFitting,
         type_map: List[str],
         atom_exclude_types: Optional[List[int]] = None,
@@ -269,14 +269,11 @@ class EnergyModel(nn.Module):
     def deserialize(cls, data: dict) -> "EnergyModel":
         if data.get("type", "standard") != "standard":
             raise ValueError(f"model type {data.get('type')!r} is not supported")
-        descriptor_type = data["descriptor"].get("type")
-        if descriptor_type != "se_e2_a":
-            raise ValueError(f"descriptor {descriptor_type!r} is not supported yet")
         fitting_type = data["fitting"].get("type", "ener")
         if fitting_type != "ener":
             raise ValueError(f"fitting {fitting_type!r} is not supported yet")
         model = cls(
-            DescriptorSeA.deserialize(data["descriptor"]),
+            deserialize_descriptor(data["descriptor"]),
             EnergyFitting.deserialize(data["fitting"]),
             data["type_map"],
             data.get("atom_exclude_types", []),

@@ -1,8 +1,6 @@
 """Data statistics that initialise a model before training (spec sections 3.4, 3.10, 3.11).
 
-- Environment-matrix mean and std per center type, pooled over every neighbor slot (padding counts
-  as zeros): ``davg = [avg_r, 0, 0, 0]``, ``dstd = [std_r, std_a, std_a, std_a]``; std below
-  ``protection`` becomes ``protection``; a type never seen gets avg 0 and std 0.1.
+- Environment-matrix mean and std per center type, computed by the descriptor (spec 3.4).
 - Output bias: the minimum-norm least-squares solution of ``counts @ bias = E`` over sampled frames.
 - fparam / aparam mean and 1/std.
 """
@@ -17,44 +15,21 @@ from deeppot.model.energy_model import EnergyModel
 from deeppot.model.pairs import gather_pair_vectors
 
 
-def _mean_std(total: float, total_sq: float, count: float, protection: float):
-    if count == 0:
-        return 0.0, 0.1
-    mean = total / count
-    std = np.sqrt(max(total_sq / count - mean * mean, 0.0))
-    return mean, max(std, protection)
-
-
 def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], protection: float = 0.01) -> None:
-    """Set ``model.descriptor.davg/dstd`` from batches (numpy dicts with coord, box, atype)."""
-    descriptor = model.descriptor
-    ntypes = model.ntypes
-    sums = np.zeros((ntypes, 5))  # per center type: sum r, sum r^2, sum a, sum a^2, number of slots
-    with torch.no_grad():
+    """Set the descriptor's davg/dstd from batches (numpy dicts with coord, box, atype); the descriptor pools
+    the environment rows of the slots the model gives it (:meth:`Descriptor.compute_input_stats`)."""
+
+    def samples():
         for batch in batches:
             coord, atype, box = batch[keys.COORD], batch[keys.ATYPE], batch.get(keys.BOX)
             coord_t, atype_t = torch.from_numpy(np.asarray(coord)), torch.from_numpy(np.asarray(atype))
             box_t = None if box is None else torch.from_numpy(np.asarray(box, dtype=np.float64))
             index, shift = model.neighbor_slots(coord_t, atype_t, box_t)
-            mask, center_type, _ = model.slot_mask(index >= 0, atype_t)
-            rij = gather_pair_vectors(coord_t, index, shift)
-            env = descriptor.raw_environment(rij, mask, center_type).to(torch.float64).numpy()
-            for t in range(ntypes):
-                rows = env[atype == t]  # n x nnei x 4
-                radial, angular = rows[..., 0], rows[..., 1:]
-                sums[t] += [radial.sum(), (radial**2).sum(), angular.sum(), (angular**2).sum(), radial.size]
-    davg = np.zeros((ntypes, descriptor.nnei, 4))
-    dstd = np.ones((ntypes, descriptor.nnei, 4))
-    for t in range(ntypes):
-        avg_r, std_r = _mean_std(sums[t, 0], sums[t, 1], sums[t, 4], protection)
-        _, std_a = _mean_std(sums[t, 2], sums[t, 3], 3 * sums[t, 4], protection)
-        if not descriptor.set_davg_zero:
-            davg[t, :, 0] = avg_r
-        dstd[t, :, 0] = std_r
-        dstd[t, :, 1:] = std_a
+            mask, _, _ = model.slot_mask(index >= 0, atype_t)
+            yield gather_pair_vectors(coord_t, index, shift), mask, atype_t.expand(index.shape[:2])
+
     with torch.no_grad():
-        descriptor.davg.copy_(torch.from_numpy(davg))
-        descriptor.dstd.copy_(torch.from_numpy(dstd))
+        model.descriptor.compute_input_stats(samples(), protection)
 
 
 def compute_output_bias(model: EnergyModel, batches: List[Dict], rcond: Optional[float] = None) -> None:

@@ -1,0 +1,228 @@
+"""The interface every descriptor implements (DESIGN.md "Plug-ins, not branches").
+
+A descriptor maps the pair vectors of a center's neighbor slots to one row per atom. Slots are
+type-blocked: ``sel[t]`` slots for neighbors of type t, starting at ``sel_offsets[t]``, nnei = sum(sel),
+real neighbors first in each block (padding after them). The model, statistics, freeze, test and the
+physics checks use only what is defined here:
+
+- ``ntypes``, ``rcut``, ``rcut_smth`` (Angstrom), ``sel``, ``nnei``, ``sel_offsets``, ``dtype``;
+- ``dim_out``: width of the descriptor row; ``has_rotation_matrix``: whether it offers the M1 x 3
+  equivariant matrix dipole/polar fittings need;
+- ``forward(rij, nei_mask, center_type)`` -> nf x nloc x dim_out;
+- ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type) samples
+  (spec 3.4); the environment rows have ``env_width`` columns (4: [s, sx/r, sy/r, sz/r]; 1: [s]);
+- ``serialize()`` / ``deserialize(data)``: DeePMD-kit's descriptor dict (spec section 5);
+- ``from_config(config, ntypes, sel)``: build from the validated ``model/descriptor`` section.
+Exclusions (``exclude_types``) zero the normalised rows of excluded (center, neighbor) type pairs.
+"""
+
+from typing import Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot.geometry.env_mat import environment_matrix
+from deeppot.nn.mlp import NetworkCollection
+from deeppot.nn.precision import precision_name, resolve_dtype
+
+
+class Descriptor(nn.Module):
+    """Base of every descriptor: cut-offs, the type-blocked slot layout, statistics, exclusions."""
+
+    type_name = ""  # DeePMD-kit's canonical type name, set by each subclass
+    has_rotation_matrix = False
+
+    def __init__(
+        self,
+        ntypes: int,
+        rcut: float,
+        rcut_smth: float,
+        sel: List[int],
+        env_width: int,
+        exclude_types: Optional[List[Tuple[int, int]]] = None,
+        env_protection: float = 0.0,
+        set_davg_zero: bool = False,
+        precision: str = "float64",
+        trainable: bool = True,
+    ):
+        super().__init__()
+        self.ntypes = int(ntypes)
+        self.rcut = float(rcut)
+        self.rcut_smth = float(rcut_smth)
+        self.sel = [int(s) for s in sel]
+        self.nnei = int(sum(self.sel))
+        self.sel_offsets = [int(x) for x in np.concatenate([[0], np.cumsum(self.sel)[:-1]])]
+        self.env_width = int(env_width)
+        self.exclude_types = [tuple(int(t) for t in pair) for pair in (exclude_types or [])]
+        self.has_exclude = len(self.exclude_types) > 0
+        self.env_protection = float(env_protection)
+        self.set_davg_zero = bool(set_davg_zero)
+        self.trainable = bool(trainable)
+        self.dtype = resolve_dtype(precision)
+        self.register_buffer("davg", torch.zeros(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
+        self.register_buffer("dstd", torch.ones(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
+        self.register_buffer("pair_excluded", self._excluded_slots(), persistent=False)
+        starts = torch.tensor(self.sel_offsets, dtype=torch.long)
+        self.register_buffer("block_starts", starts, persistent=False)  # first slot of each type block
+        self.register_buffer("block_ends", starts + torch.tensor(self.sel), persistent=False)  # one past its last
+
+    @classmethod
+    def from_config(cls, config, ntypes: int, sel: List[int]) -> "Descriptor":
+        """Build from a validated ``model/descriptor`` section (its keys are the constructor's arguments)."""
+        options = config.model_dump(exclude={"type", "sel", "precision"})
+        return cls(ntypes=ntypes, sel=sel, precision=config.resolved_precision, **options)
+
+    @property
+    def dim_out(self) -> int:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ environment
+    def _excluded_slots(self) -> torch.Tensor:
+        """ntypes x nnei: 1 where (center type, slot's block type) is in exclude_types."""
+        table = torch.zeros(self.ntypes, self.nnei, dtype=self.dtype)
+        for ti, tj in self.exclude_types:
+            for a, b in ((ti, tj), (tj, ti)):
+                table[a, self.sel_offsets[b] : self.sel_offsets[b] + self.sel[b]] = 1.0
+        return table
+
+    def _keep_factor(self, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
+        """0 for real neighbors of an excluded type pair, else 1: nf x nloc x nnei x 1."""
+        excluded = self.pair_excluded[center_type] * nei_mask.to(self.dtype)
+        return (1.0 - excluded).unsqueeze(-1)
+
+    def _environment(self, rij: torch.Tensor, nei_mask: torch.Tensor) -> torch.Tensor:
+        env = environment_matrix(rij.to(self.dtype), nei_mask, self.rcut_smth, self.rcut, self.env_protection)
+        return env if self.env_width == 4 else env[..., : self.env_width]
+
+    def raw_environment(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
+        """Unnormalised rows (davg=0, dstd=1), excluded pairs zeroed: nf x nloc x nnei x env_width."""
+        return self._environment(rij, nei_mask) * self._keep_factor(nei_mask, center_type)
+
+    def normalized_environment(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor
+    ) -> torch.Tensor:
+        """(row - davg) / dstd of the center's type, excluded pairs zeroed after: nf x nloc x nnei x env_width.
+        rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei; center_type: nf x nloc."""
+        env = (self._environment(rij, nei_mask) - self.davg[center_type]) / self.dstd[center_type]
+        if self.has_exclude:
+            env = env * self._keep_factor(nei_mask, center_type)
+        return env
+
+    def padded_rows(self) -> torch.Tensor:
+        """The normalised row of a padded slot, -davg/dstd: ntypes x nnei x env_width."""
+        return (-self.davg / self.dstd).to(self.dtype)
+
+    def block_fill(self, mask: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
+        """Real neighbors fill each type block from the front (mask: n x nnei). Returns the head width of each
+        block, the longest filling over all centers, at least 2 (so that no traced size is 0 or 1) and at most
+        sel: as a tensor (ntypes, long) and as a list. Past its head a block holds padding only."""
+        filled = torch.nn.functional.pad(torch.cumsum(mask.to(torch.int32), dim=1), (1, 0))  # n x (nnei + 1)
+        counts = filled[:, self.block_ends] - filled[:, self.block_starts]  # n x ntypes real neighbors
+        fill = torch.zeros(self.ntypes, dtype=torch.long, device=mask.device)
+        if mask.shape[0] > 0:
+            fill = torch.minimum(counts.max(dim=0).values.clamp(min=2), self.block_ends - self.block_starts)
+        widths = torch.jit.annotate(List[int], fill.tolist())
+        if not torch.jit.is_scripting():  # bounds of the data-dependent widths for graph export (export/aoti.py)
+            for width, sel in zip(widths, self.sel):
+                if sel > 2:  # a block of 1 or 2 slots has a fixed width (torch refuses bounds below 3)
+                    torch.ops.aten.sym_constrain_range_for_size.default(width, min=2, max=sel)
+        return fill, widths
+
+    # ------------------------------------------------------------- statistics
+    @torch.jit.unused
+    def compute_input_stats(
+        self, samples: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]], protection: float = 0.01
+    ) -> None:
+        """davg/dstd per center type from (rij, nei_mask, center_type) samples (spec 3.4): every slot pooled,
+        padding counted as zeros; davg = [avg_r, 0, 0, 0], dstd = [std_r, std_a, std_a, std_a] (radial-only
+        descriptors keep column 0); std below ``protection`` becomes ``protection``; an unseen type gets
+        avg 0 and std 0.1; ``set_davg_zero`` keeps davg 0. Virtual centers (type -1) are not pooled."""
+        sums = np.zeros((self.ntypes, 5))  # per center type: sum r, sum r^2, sum a, sum a^2, number of slots
+        with torch.no_grad():
+            for rij, nei_mask, center_type in samples:
+                env = self.raw_environment(rij, nei_mask, center_type.clamp(min=0)).to(torch.float64).numpy()
+                ctype = center_type.numpy()
+                for t in range(self.ntypes):
+                    rows = env[ctype == t]  # n x nnei x env_width
+                    radial, angular = rows[..., 0], rows[..., 1:]
+                    sums[t] += [radial.sum(), (radial**2).sum(), angular.sum(), (angular**2).sum(), radial.size]
+        davg = np.zeros((self.ntypes, self.nnei, self.env_width))
+        dstd = np.ones((self.ntypes, self.nnei, self.env_width))
+        for t in range(self.ntypes):
+            avg_r, std_r = _mean_std(sums[t, 0], sums[t, 1], sums[t, 4], protection)
+            _, std_a = _mean_std(sums[t, 2], sums[t, 3], 3 * sums[t, 4], protection)
+            if not self.set_davg_zero:
+                davg[t, :, 0] = avg_r
+            dstd[t, :, 0] = std_r
+            dstd[t, :, 1:] = std_a
+        with torch.no_grad():
+            self.davg.copy_(torch.from_numpy(davg))
+            self.dstd.copy_(torch.from_numpy(dstd))
+
+    # ---------------------------------------------------------- serialization
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        raise NotImplementedError
+
+    @torch.jit.unused
+    def _common_dict(self) -> dict:
+        """The keys every DeePMD-kit descriptor dict of this family holds (spec section 5)."""
+        return {
+            "@class": "Descriptor",
+            "type": self.type_name,
+            "@version": 2,
+            "rcut": self.rcut,
+            "rcut_smth": self.rcut_smth,
+            "sel": list(self.sel),
+            "exclude_types": [list(p) for p in self.exclude_types],
+            "env_protection": self.env_protection,
+            "set_davg_zero": self.set_davg_zero,
+            "trainable": self.trainable,
+            "precision": precision_name(self.dtype),
+            "env_mat": {
+                "rcut": self.rcut,
+                "rcut_smth": self.rcut_smth,
+                "protection": self.env_protection,
+                "use_exp_switch": False,
+            },
+            "@variables": {
+                "davg": self.davg.detach().cpu().numpy().copy(),
+                "dstd": self.dstd.detach().cpu().numpy().copy(),
+            },
+            "type_map": None,
+        }
+
+    @staticmethod
+    @torch.jit.unused
+    def _common_arguments(data: dict) -> dict:
+        """Constructor arguments every descriptor of this family reads from a DeePMD-kit dict."""
+        if data.get("env_mat", {}).get("use_exp_switch", False):
+            raise ValueError("the exponential switch is not supported")
+        return dict(
+            ntypes=np.asarray(data["@variables"]["davg"]).shape[0],
+            rcut=data["rcut"],
+            rcut_smth=data["rcut_smth"],
+            sel=data["sel"],
+            exclude_types=data.get("exclude_types", []),
+            env_protection=data.get("env_protection", 0.0),
+            set_davg_zero=data.get("set_davg_zero", False),
+            precision=data["precision"],
+            trainable=data.get("trainable", True),
+        )
+
+    @torch.jit.unused
+    def _load_embeddings(self, data: dict) -> None:
+        """The embedding nets (DeePMD-kit's ``embeddings`` collection) and davg/dstd of a descriptor dict."""
+        self.embeddings = nn.ModuleList(NetworkCollection.deserialize(data["embeddings"], self.dtype))
+        with torch.no_grad():
+            self.davg.copy_(torch.as_tensor(np.asarray(data["@variables"]["davg"])))
+            self.dstd.copy_(torch.as_tensor(np.asarray(data["@variables"]["dstd"])))
+
+
+def _mean_std(total: float, total_sq: float, count: float, protection: float) -> Tuple[float, float]:
+    if count == 0:
+        return 0.0, 0.1
+    mean = total / count
+    std = np.sqrt(max(total_sq / count - mean * mean, 0.0))
+    return mean, max(std, protection)

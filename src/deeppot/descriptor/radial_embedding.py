@@ -1,0 +1,122 @@
+"""What the two-body embedding descriptors se_e2_a and se_e2_r share: one-input embedding nets
+G = N(s_j) of the normalised radial entry s_j of each slot, summed over the slots with weights.
+
+``embedding_sum`` returns ``sum_j W_j^T G(s_j)`` over all nnei slots (padding included), with W_j the
+normalised row R_j (4 columns, se_e2_a) or 1 (se_e2_r, ``radial_only``). Nets: one per neighbor type
+(``type_one_side``) or one per (center, neighbor) type pair at index ti + tj * ntypes.
+
+Speed (the filled-front trick): real neighbors fill each type block from the front, so past the longest
+filling over all centers a block holds padding only, whose rows are the constants -davg/dstd of (center
+type, slot). The nets run on the heads only; the padding tails come from constant tables gathered by
+center type.
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from deeppot.descriptor.base import Descriptor
+from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
+from deeppot.nn.tabulate import EmbeddingTables
+
+
+class RadialEmbeddingDescriptor(Descriptor):
+    """Base of se_e2_a and se_e2_r: the embedding nets and their weighted sum over the slots."""
+
+    def __init__(
+        self,
+        ntypes: int,
+        rcut: float,
+        rcut_smth: float,
+        sel: List[int],
+        neuron: List[int],
+        radial_only: bool,
+        activation_function: str = "tanh",
+        resnet_dt: bool = False,
+        type_one_side: bool = True,
+        exclude_types: Optional[List[Tuple[int, int]]] = None,
+        env_protection: float = 0.0,
+        set_davg_zero: bool = False,
+        precision: str = "float64",
+        trainable: bool = True,
+        seed: Optional[int] = None,
+    ):
+        super().__init__(ntypes, rcut, rcut_smth, sel, 1 if radial_only else 4, exclude_types, env_protection,
+                         set_davg_zero, precision, trainable)
+        self.radial_only = radial_only
+        self.neuron = list(neuron)
+        self.activation_function = activation_function
+        self.resnet_dt = resnet_dt
+        self.type_one_side = type_one_side
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        nnets = ntypes if type_one_side else ntypes * ntypes
+        self.embeddings = nn.ModuleList(
+            EmbeddingNet(1, self.neuron, activation_function, resnet_dt, self.dtype, generator, trainable)
+            for _ in range(nnets)
+        )
+        self.tables = EmbeddingTables([], [], self.neuron[-1], self.dtype)  # set by enable_compression
+        self.compressed = False
+
+    def embedding_sum(self, env: torch.Tensor, mask: torch.Tensor, ctype: torch.Tensor) -> torch.Tensor:
+        """sum_j W_j^T G(s_j) over all slots: n x W x M1 (W = 1 if radial_only else 4, M1 = neuron[-1]).
+
+        env: n x nnei x env_width normalised rows; mask: n x nnei real neighbors; ctype: n center types."""
+        n, m1 = env.shape[0], self.neuron[-1]
+        pad_env = self.padded_rows()  # ntypes x nnei x env_width
+        fill, widths = self.block_fill(mask)
+        width_w = 1 if self.radial_only else 4
+        total = torch.zeros(n, width_w, m1, dtype=self.dtype, device=env.device)  # sum transposed: n x W x M1
+        tails: List[torch.Tensor] = []  # padding-only tails, as ntypes x W x M1 tables by center type
+        for k, net in enumerate(self.embeddings):
+            ti = k % self.ntypes
+            tj = ti if self.type_one_side else k // self.ntypes
+            start, stop, width = self.sel_offsets[tj], self.sel_offsets[tj] + self.sel[tj], widths[tj]
+            rows = torch.arange(0)
+            head = env.narrow(1, start, width)  # n_k x width x env_width
+            if not self.type_one_side:
+                rows = torch.nonzero(ctype == ti).squeeze(-1)
+                head = head[rows]
+            block_pad = pad_env[:, start:stop]  # ntypes x sel_t x env_width
+            if not self.type_one_side:
+                block_pad = block_pad[ti : ti + 1]  # only this net's center type
+            head_w = torch.ones_like(head) if self.radial_only else head  # weights W_j: n_k x width x W
+            pad_w = torch.ones_like(block_pad) if self.radial_only else block_pad
+            if self.compressed:  # sum_j W_j^T G(s_j) fused with the table lookup
+                contribution = self.tables.contract(k, head[:, :, 0], head_w)  # n_k x W x M1
+                pad_g = self.tables.forward(k, block_pad[:, :, 0])  # (ntypes or 1) x sel_t x M1
+            else:
+                head_g = net(head[:, :, :1].reshape(-1, 1)).reshape(head.shape[0], width, m1)
+                contribution = torch.matmul(head_w.transpose(1, 2), head_g)  # n_k x W x M1
+                pad_g = net(block_pad[:, :, :1].reshape(-1, 1)).reshape(block_pad.shape[0], stop - start, m1)
+            total = total + contribution if self.type_one_side else total.index_add(0, rows, contribution)
+            tail = self._padding_tail(pad_w, pad_g, fill[tj : tj + 1])  # (ntypes or 1) x W x M1
+            if not self.type_one_side:
+                tail = torch.nn.functional.pad(tail, (0, 0, 0, 0, ti, self.ntypes - 1 - ti))
+            tails.append(tail)
+        if len(tails) > 0:
+            total = total + torch.stack(tails).sum(dim=0).index_select(0, ctype)
+        return total
+
+    @staticmethod
+    def _padding_tail(block_w: torch.Tensor, pad_g: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+        """sum over the padded slots width.. of a block of W_pad^T G(s_pad): T x W x M1, from the padded
+        weights block_w (T x sel_t x W), their embeddings pad_g (T x sel_t x M1) and width (1, long). A gather
+        from suffix sums, so no shape depends on the data."""
+        per_slot = block_w.unsqueeze(-1) * pad_g.unsqueeze(-2)  # T x sel_t x W x M1
+        suffix = torch.nn.functional.pad(per_slot.flip(1).cumsum(1).flip(1), (0, 0, 0, 0, 0, 1))  # T x (sel_t+1) x W x M1
+        return suffix.index_select(1, width).squeeze(1)
+
+    @torch.jit.unused
+    def _embedding_dict(self) -> dict:
+        """The keys of the embedding nets in DeePMD-kit's descriptor dict."""
+        return {
+            "neuron": list(self.neuron),
+            "resnet_dt": self.resnet_dt,
+            "type_one_side": self.type_one_side,
+            "activation_function": self.activation_function,
+            "spin": None,
+            "embeddings": NetworkCollection.serialize(
+                list(self.embeddings), 1 if self.type_one_side else 2, self.ntypes, "embedding_network"
+            ),
+        }

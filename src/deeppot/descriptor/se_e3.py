@@ -1,0 +1,111 @@
+"""DeepPot-SE descriptor ``se_e3`` (aliases ``se_at``, ``se_a_3be``, ``se_t``) from three-body angles
+(spec sections 3.3, 3.4, 3.8).
+
+With normalised rows R_j = (row_j - davg) / dstd, angular parts a_j = R_j[1:4] and, for neighbor-type
+blocks ti <= tj, theta_jk = a_j . a_k (j in block ti, k in block tj):
+``D_i = sum_{ti <= tj} 1/(sel[ti] sel[tj]) sum_{j,k} theta_jk N_{ti + tj*ntypes}(theta_jk)``, M1 = neuron[-1]
+wide. DeePMD-kit keeps ntypes^2 nets (NetworkCollection ndim 2); those with tj < ti are never used (and
+are zeros here, as DeePMD-kit's numpy backend writes them).
+
+Padded slots have angular part -davg[1:4]/dstd[1:4] = 0 (the statistics set davg = [avg_r, 0, 0, 0]), so
+their theta is 0 and they contribute nothing: the nets run on the filled heads of the blocks only.
+"""
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot.descriptor.base import Descriptor
+from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
+
+
+class DescriptorSeT(Descriptor):
+    """se_e3 on type-blocked neighbor slots. All lengths in Angstrom."""
+
+    type_name = "se_e3"
+
+    def __init__(
+        self,
+        ntypes: int,
+        rcut: float,
+        rcut_smth: float,
+        sel: List[int],
+        neuron: List[int],
+        activation_function: str = "tanh",
+        resnet_dt: bool = False,
+        exclude_types: Optional[List[Tuple[int, int]]] = None,
+        env_protection: float = 0.0,
+        set_davg_zero: bool = False,
+        precision: str = "float64",
+        trainable: bool = True,
+        seed: Optional[int] = None,
+    ):
+        super().__init__(ntypes, rcut, rcut_smth, sel, 4, exclude_types, env_protection, set_davg_zero, precision,
+                         trainable)
+        self.neuron = list(neuron)
+        self.activation_function = activation_function
+        self.resnet_dt = resnet_dt
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.embeddings = nn.ModuleList(
+            EmbeddingNet(1, self.neuron, activation_function, resnet_dt, self.dtype, generator, trainable)
+            for _ in range(ntypes * ntypes)
+        )
+        with torch.no_grad():  # the unused nets (tj < ti) are zeros, as DeePMD-kit writes them
+            for k, net in enumerate(self.embeddings):
+                if k // ntypes < k % ntypes:
+                    for parameter in net.parameters():
+                        parameter.zero_()
+
+    @property
+    def dim_out(self) -> int:
+        return self.neuron[-1]
+
+    def forward(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
+        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc.
+
+        Returns the descriptor, nf x nloc x neuron[-1].
+        """
+        nf, nloc = rij.shape[0], rij.shape[1]
+        n, m1 = nf * nloc, self.neuron[-1]
+        env = self.normalized_environment(rij, nei_mask, center_type).reshape(n, self.nnei, 4)
+        _, widths = self.block_fill(nei_mask.reshape(n, self.nnei))
+        angular = env[:, :, 1:]  # n x nnei x 3
+        result = torch.zeros(n, 1, m1, dtype=self.dtype, device=rij.device)
+        for k, net in enumerate(self.embeddings):
+            ti, tj = k % self.ntypes, k // self.ntypes
+            if ti <= tj:  # the nets with tj < ti are unused
+                a_i = angular.narrow(1, self.sel_offsets[ti], widths[ti])  # n x w_i x 3
+                a_j = angular.narrow(1, self.sel_offsets[tj], widths[tj])  # n x w_j x 3
+                theta = torch.matmul(a_i, a_j.transpose(1, 2))  # n x w_i x w_j
+                g = net(theta.reshape(-1, 1)).reshape(n, widths[ti] * widths[tj], m1)
+                pair_sum = torch.matmul(theta.reshape(n, 1, -1), g)  # n x 1 x M1
+                result = result + pair_sum * (1.0 / float(self.sel[ti] * self.sel[tj]))
+        return result.reshape(nf, nloc, m1)
+
+    @torch.jit.unused
+    def serialize(self) -> dict:
+        data = self._common_dict()
+        data.update(
+            neuron=list(self.neuron),
+            resnet_dt=self.resnet_dt,
+            activation_function=self.activation_function,
+            embeddings=NetworkCollection.serialize(list(self.embeddings), 2, self.ntypes, "embedding_network"),
+        )
+        return data
+
+    @classmethod
+    def deserialize(cls, data: dict) -> "DescriptorSeT":
+        if data.get("compress") is not None:
+            raise ValueError("compressed se_e3 models are not supported; use the uncompressed model")
+        if np.any(np.asarray(data["@variables"]["davg"])[..., 1:] != 0):
+            raise ValueError("se_e3 needs the angular columns of davg to be 0 (as DeePMD-kit's statistics give)")
+        descriptor = cls(
+            neuron=data["neuron"],
+            activation_function=data["activation_function"],
+            resnet_dt=data["resnet_dt"],
+            **cls._common_arguments(data),
+        )
+        descriptor._load_embeddings(data)
+        return descriptor
