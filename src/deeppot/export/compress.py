@@ -55,9 +55,9 @@ def compress_model(
 
 def min_nbor_dist_from_script(script: Path, model: EnergyModel) -> float:
     """The smallest interatomic distance (Angstrom) in the training data of ``script`` (an input.json);
-    relative system paths are read from the script's folder."""
+    relative system paths are read from the current folder, as ``deeppot train`` reads them."""
     config = load_input(script)
-    paths = expand_systems(config.training.training_data.systems, base=Path(script).resolve().parent)
+    paths = expand_systems(config.training.training_data.systems)
     systems = [DeepmdSystem.load(p, model.type_map) for p in paths]
     _, min_dist = neighbor_stat(systems, model.rcut, model.ntypes)
     return min_dist
