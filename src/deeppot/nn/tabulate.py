@@ -49,8 +49,9 @@ def _values_and_derivatives(net: NetFunction, x: torch.Tensor) -> Tuple[torch.Te
 def grid(lower: float, upper: float, extrapolate: float, stride0: float, stride1: float) -> Tuple[np.ndarray, int]:
     """Grid points (nspline + 1) of the two tables and the number of first-table intervals.
 
-    The first table has ``round((upper - lower)/stride0)`` intervals from ``lower`` (at least one), the second
-    enough intervals of ``stride1`` from the first table's end to reach ``extrapolate * upper`` (at least one).
+    The first table has ``ceil((upper - lower)/stride0)`` intervals from ``lower`` (at least one; it ends at
+    upper when the stride divides the range, as for the default 0.01 and integer bounds), the second enough
+    intervals of ``stride1`` from the first table's end to reach ``extrapolate * upper`` (at least one).
     """
     n_first = max(1, int(math.ceil((upper - lower) / stride0 - 1e-6)))
     first_end = lower + n_first * stride0
