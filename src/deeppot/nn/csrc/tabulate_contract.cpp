@@ -46,32 +46,57 @@ inline int64_t locate(const TableInfo& info, T x, T q[6], T dq[6]) {
   return info.row_offset + row;
 }
 
-template <typename T>
+// Per center: locate every neighbor once, then sweep the M outputs in blocks of L; a block's C x L sums stay
+// in registers over all neighbors (only the table is read in the inner loop).
+template <typename T, int C>
 void contract_forward(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, const TableInfo& info,
                       at::Tensor& out) {
-  const int64_t n = x.size(0), w = x.size(1), c = env.size(2), m = table.size(2);
+  constexpr int L = 8;
+  const int64_t n = x.size(0), w = x.size(1), m = table.size(2);
   const T* tab = table.data_ptr<T>();
   const T* xs = x.data_ptr<T>();
   const T* es = env.data_ptr<T>();
   T* os = out.data_ptr<T>();
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> g(m);
+    std::vector<const T*> coef(w);
+    std::vector<T> basis(w * 6);
     for (int64_t i = begin; i < end; ++i) {
-      T* acc = os + i * c * m;
-      std::fill(acc, acc + c * m, T(0));
       for (int64_t j = 0; j < w; ++j) {
-        T q[6], dq[6];
-        const T* coef = tab + locate<T>(info, xs[i * w + j], q, dq) * 6 * m;
-        for (int64_t k = 0; k < m; ++k) {
-          g[k] = q[0] * coef[k] + q[1] * coef[m + k] + q[2] * coef[2 * m + k] + q[3] * coef[3 * m + k] +
-                 q[4] * coef[4 * m + k] + q[5] * coef[5 * m + k];
+        T dq[6];
+        coef[j] = tab + locate<T>(info, xs[i * w + j], basis.data() + j * 6, dq) * 6 * m;
+      }
+      const T* e = es + i * w * C;
+      T* acc = os + i * C * m;
+      int64_t k0 = 0;
+      for (; k0 + L <= m; k0 += L) {
+        T sum[C][L] = {};
+        for (int64_t j = 0; j < w; ++j) {
+          const T* cj = coef[j] + k0;
+          const T* q = basis.data() + j * 6;
+          T g[L];
+          for (int l = 0; l < L; ++l) {
+            g[l] = q[0] * cj[l] + q[1] * cj[m + l] + q[2] * cj[2 * m + l] + q[3] * cj[3 * m + l] +
+                   q[4] * cj[4 * m + l] + q[5] * cj[5 * m + l];
+          }
+          for (int a = 0; a < C; ++a) {
+            const T ea = e[j * C + a];
+            for (int l = 0; l < L; ++l) sum[a][l] += ea * g[l];
+          }
         }
-        const T* e = es + (i * w + j) * c;
-        for (int64_t a = 0; a < c; ++a) {
-          const T ea = e[a];
-          T* row = acc + a * m;
-          for (int64_t k = 0; k < m; ++k) row[k] += ea * g[k];
+        for (int a = 0; a < C; ++a) {
+          for (int l = 0; l < L; ++l) acc[a * m + k0 + l] = sum[a][l];
         }
+      }
+      for (int64_t k = k0; k < m; ++k) {
+        T sum[C] = {};
+        for (int64_t j = 0; j < w; ++j) {
+          const T* cj = coef[j] + k;
+          const T* q = basis.data() + j * 6;
+          const T g = q[0] * cj[0] + q[1] * cj[m] + q[2] * cj[2 * m] + q[3] * cj[3 * m] + q[4] * cj[4 * m] +
+                      q[5] * cj[5 * m];
+          for (int a = 0; a < C; ++a) sum[a] += e[j * C + a] * g;
+        }
+        for (int a = 0; a < C; ++a) acc[a * m + k] = sum[a];
       }
     }
   });
@@ -160,7 +185,11 @@ at::Tensor forward_cpu(const at::Tensor& table, const at::Tensor& x, const at::T
   at::Tensor out = at::empty({x.size(0), env.size(2), table.size(2)}, table.options());
   const TableInfo info = make_info(lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
   AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "tabulate_contract", [&] {
-    contract_forward<scalar_t>(tab, xc, ec, info, out);
+    if (ec.size(2) == 1) {
+      contract_forward<scalar_t, 1>(tab, xc, ec, info, out);
+    } else {
+      contract_forward<scalar_t, 4>(tab, xc, ec, info, out);
+    }
   });
   return out;
 }
