@@ -139,6 +139,28 @@ def test_dpdata_driver_on_compressed_model(files):
     np.testing.assert_allclose(predicted["forces"], force, atol=1e-9)
 
 
+def test_aotinductor_package_is_rebuilt_for_the_compressed_model(tmp_path, monkeypatch):
+    """An input with an embedded .pt2 gets one compiled from the compressed model (compilation stubbed here;
+    test_compressed_model_is_captured_for_aotinductor checks that the compressed model traces)."""
+    from deeppot.export import aoti
+
+    compiled = []
+
+    def fake_compile(model, verbose=False):
+        compiled.append(model.descriptor.compressed)
+        return b"package"
+
+    monkeypatch.setattr(aoti, "compile_package", fake_compile)
+    model = make_model(rcut=4.0)
+    model.min_nbor_dist = 0.8
+    save_model_file(model, {}, tmp_path / "in.pth", aoti=True)
+    assert main(["compress", "-i", str(tmp_path / "in.pth"), "-o", str(tmp_path / "out.pth")]) == 0
+    assert compiled == [False, True] and aoti.read_package(tmp_path / "out.pth") == b"package"
+    save_model_file(model, {}, tmp_path / "plain.pth")
+    assert main(["compress", "-i", str(tmp_path / "plain.pth"), "-o", str(tmp_path / "plain-out.pth")]) == 0
+    assert compiled == [False, True] and aoti.read_package(tmp_path / "plain-out.pth") is None
+
+
 # ----------------------------------------------------------------- physics of a compressed model
 @pytest.fixture(scope="module", params=[{}, {"type_one_side": False, "exclude_types": [[0, 1]], "seed": 9}])
 def small_compressed(request):

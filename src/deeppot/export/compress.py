@@ -16,6 +16,7 @@ from deeppot.config.loader import load_input
 from deeppot.data import DeepmdSystem
 from deeppot.data.discover import expand_systems
 from deeppot.errors import ModelFileError, OptionError
+from deeppot.export.aoti import read_package
 from deeppot.export.model_file import load_model, save_model_file
 from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.energy_model import EnergyModel
@@ -67,7 +68,10 @@ def compress_file(
     input_path: Path, output_path: Path, stride: float = 0.01, extrapolate: float = 5.0, check_frequency: int = -1,
     training_script: Optional[Path] = None,
 ) -> Path:
-    """Read a frozen model, compress it, write the compressed model file (same format, loads everywhere)."""
+    """Read a frozen model, compress it, write the compressed model file (same format, loads everywhere).
+
+    An input that carries an AOTInductor package gets one compiled for the compressed model too.
+    """
     if not stride > 0:
         raise OptionError(f"-s/--step {stride}: the table stride must be positive (default 0.01)")
     if not extrapolate > 1:
@@ -87,5 +91,8 @@ def compress_file(
     compress_model(model, min_dist, stride, extrapolate, check_frequency)
     model.min_nbor_dist = min_dist
     output_path = Path(output_path)
-    save_model_file(model, meta["model_def_script"], output_path)
+    aoti = read_package(Path(input_path)) is not None
+    if aoti:
+        log.info("compiling the compressed model's AOTInductor package, as the input has one (about a minute)")
+    save_model_file(model, meta["model_def_script"], output_path, aoti=aoti)
     return output_path
