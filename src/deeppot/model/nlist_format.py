@@ -7,7 +7,7 @@ and ``nlist_distinguish_types`` turn such a list into the model's layout; here t
 Input the model cannot treat right raises :class:`EngineInputError` instead of giving a number.
 
 TorchScript-scriptable. The formatting is sort/gather/scatter on fixed shapes; the checks end in one
-data-dependent branch (one ``bool(tensor)``); traced by make_fx it is a run-time assertion instead.
+data-dependent branch (one ``bool(tensor)``), left out of a graph traced by make_fx.
 """
 
 from typing import List, Optional
@@ -106,15 +106,12 @@ def format_engine_nlist(
         (~inside & (nlist != -1)).any(), (atype >= ntypes).any(), ~torch.isfinite(extended_coord).all(),
         bad_mapping, duplicate.any(), coincident.any(),
     ])
-    if not torch.jit.is_scripting() and _graph_tracing():  # exported graph (export/aoti.py): assert at run time
-        torch._assert_async(~problems.any(), "deeppot: the MD engine's input cannot be treated right " + _CHECKS)
-    elif bool(problems.any()):
-        _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
+    # a traced graph (export/aoti.py) reads no data here: a compiled assertion on these flags fired on valid
+    # input (torch 2.13 AOTInductor); there, indices out of range stop in the compiled gathers instead
+    if torch.jit.is_scripting() or not _graph_tracing():
+        if bool(problems.any()):
+            _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
     return formatted
-
-
-_CHECKS = ("(an nlist index outside 0..nall-1, a type >= ntypes, a non-finite coordinate, a bad mapping, "
-           "a duplicate neighbor or two atoms at distance 0)")
 
 
 @torch.jit.unused
