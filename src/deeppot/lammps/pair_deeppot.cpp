@@ -89,8 +89,8 @@ void PairDeeppot::settings(int narg, char **arg) {
   models.clear();
   for (int k = 0; k < iarg; k++) {
     try {
-      models.emplace_back(new deeppot::Model(arg[k]));
-    } catch (const deeppot::ModelError &e) {
+      models.push_back(deeppot::load_model(arg[k]));
+    } catch (const std::exception &e) {
       error->all(FLERR, std::string("pair_style deeppot: ") + e.what());
     }
   }
@@ -193,7 +193,7 @@ void PairDeeppot::settings(int narg, char **arg) {
     for (const auto &m : models) paths.push_back(m->path() + " (" + m->backend_name() + ")");
     utils::logmesg(lmp, "deeppot: " + std::to_string(models.size()) + " model(s): " + join(paths) + "\n" +
                             "deeppot: type_map " + join(first.type_map()) + ", rcut " +
-                            std::to_string(first.rcut()) + " Angstrom, " + std::to_string(deeppot::configure_threads()) +
+                            std::to_string(first.rcut()) + " Angstrom, " + std::to_string(first.threads()) +
                             " libtorch thread(s) per rank (DEEPPOT_NUM_THREADS or OMP_NUM_THREADS)\n");
   }
 }
