@@ -27,6 +27,9 @@ MODEL_VARIANTS = {
     "se_e2_r": {"descriptor": "se_e2_r", "exclude_types": [[0, 0]], "resnet_dt": True, "activation_function": "gelu",
                 "fitting_input_scale": 300.0, "seed": 19},
     "se_e3": {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[1, 1]], "resnet_dt": True, "seed": 23},
+    # hybrid: members of different cut-offs and sel on one neighbor list (rcut 4, sel the per-type maximum)
+    "hybrid": {"descriptor": [{"descriptor": "se_e2_a", "sel": (24, 16)},
+                              {"descriptor": "se_e3", "rcut": 3.0, "sel": (12, 24), "neuron": (2, 4, 8)}], "seed": 29},
 }
 
 

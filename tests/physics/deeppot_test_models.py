@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from deeppot.descriptor import descriptor_class
+from deeppot.descriptor import Descriptor, descriptor_class
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
 
@@ -22,7 +22,7 @@ DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def make_model(
-    descriptor: str = "se_e2_a",
+    descriptor: Union[str, List[Dict]] = "se_e2_a",
     ntypes: int = 2,
     rcut: float = 4.0,
     rcut_smth: float = 1.0,
@@ -46,14 +46,14 @@ def make_model(
 ) -> EnergyModel:
     """A float64 EnergyModel with descriptor type ``descriptor`` (a DeePMD-kit name), random weights, random
     (rotation-invariant) davg/dstd and random biases. Descriptor options the type does not take (e.g.
-    axis_neuron for se_e2_r) are not passed to it. ``fitting_input_scale`` multiplies the first fitting
+    axis_neuron for se_e2_r) are not passed to it. A list of dicts makes a hybrid descriptor: each dict is
+    {"descriptor": name, option: value, ...}, options overriding this function's. ``fitting_input_scale`` multiplies the first fitting
     layer's weights, so that a descriptor whose rows vary little (se_e2_r's 1/(5 nnei) sum) still gives
     forces large enough for non-vacuous checks.
 
     davg is [avg_r, 0, 0, 0] and dstd [std_r, std_a, std_a, std_a] per center type, constant over slots,
     as DeePMD-kit's statistics produce: anything else would break rotation invariance.
     """
-    cls = descriptor_class(descriptor)
     options = dict(
         ntypes=ntypes,
         rcut=rcut,
@@ -69,8 +69,11 @@ def make_model(
         precision="float64",
         seed=seed,
     )
-    accepted = inspect.signature(cls).parameters
-    descriptor = cls(**{key: value for key, value in options.items() if key in accepted})
+    if isinstance(descriptor, str):
+        descriptor = _make_descriptor(descriptor, options)
+    else:
+        members = [_make_descriptor(m["descriptor"], {**options, **m}) for m in descriptor]
+        descriptor = descriptor_class("hybrid")(members)
     fitting = EnergyFitting(
         ntypes=ntypes,
         dim_descrpt=descriptor.dim_out,
@@ -97,13 +100,15 @@ def make_model(
         return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
 
     with torch.no_grad():
-        davg = torch.zeros_like(descriptor.davg)  # ntypes x nnei x env_width (4, or 1 for radial-only)
-        davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
-        dstd = torch.ones_like(descriptor.dstd)
-        dstd[:, :, 0] = uniform((ntypes, 1), 0.1, 0.5)
-        dstd[:, :, 1:] = uniform((ntypes, 1, 1), 0.05, 0.3)
-        descriptor.davg.copy_(davg)
-        descriptor.dstd.copy_(dstd)
+        for module in descriptor.modules():  # the descriptor, or each member of a hybrid
+            if isinstance(module, Descriptor) and module.env_width > 0:
+                davg = torch.zeros_like(module.davg)  # ntypes x nnei x env_width (4, or 1 for radial-only)
+                davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
+                dstd = torch.ones_like(module.dstd)
+                dstd[:, :, 0] = uniform((ntypes, 1), 0.1, 0.5)
+                dstd[:, :, 1:] = uniform((ntypes, 1, 1), 0.05, 0.3)
+                module.davg.copy_(davg)
+                module.dstd.copy_(dstd)
         model.out_bias.copy_(uniform(model.out_bias.shape, -3.0, 3.0))
         fitting.bias_atom_e.copy_(uniform(fitting.bias_atom_e.shape, -0.5, 0.5))
         for net in fitting.nets:
@@ -116,6 +121,13 @@ def make_model(
             fitting.aparam_inv_std.copy_(uniform((numb_aparam,), 0.5, 2.0))
     model.eval()
     return model
+
+
+def _make_descriptor(name: str, options: Dict) -> Descriptor:
+    cls = descriptor_class(name)
+    accepted = inspect.signature(cls).parameters
+    options = dict(options, sel=list(options["sel"]), neuron=list(options["neuron"]))
+    return cls(**{key: value for key, value in options.items() if key in accepted})
 
 
 # --------------------------------------------------------------------------- frames

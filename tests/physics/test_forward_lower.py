@@ -348,8 +348,9 @@ jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:Depr
         {"exclude_types": [[0, 1]], "pair_exclude_types": [[1, 1]], "atom_exclude_types": [0]},
         {"descriptor": "se_e2_r", "exclude_types": [[0, 1]]},
         {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[0, 1]]},
+        {"descriptor": [{"descriptor": "se_e2_r", "rcut": 3.0, "sel": (12, 12)}, {"descriptor": "se_e2_a"}]},
     ],
-    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3"],
+    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3", "hybrid"],
 )
 def test_torchscript_forward_lower(kwargs, periodic_system):
     model = make_model(rcut=4.0, seed=81, **kwargs)

@@ -38,7 +38,7 @@ def test_replicated_cell_anisotropic(models, periodic_system):
 def test_small_cell_multiple_images(models, system, request):
     """rcut > half the cell (several images of one atom are neighbors) and rcut > the cell (self-images)."""
     coord, atype, box = request.getfixturevalue(system)
-    for name in ("one_side", "two_side_resnet_dt", "se_e2_r", "se_e3"):
+    for name in ("one_side", "two_side_resnet_dt", "se_e2_r", "se_e3", "hybrid"):
         model = models[name]
         assert _has_repeated_images(model, coord, atype, box)
         assert _has_self_images(model, coord, atype, box) == (system == "tiny_cell_system")

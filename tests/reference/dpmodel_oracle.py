@@ -16,6 +16,9 @@ def _to_torch(obj, seen):
     for name, value in list(vars(obj).items()):
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             setattr(obj, name, torch.from_numpy(value.copy()))
+        elif isinstance(value, list) and value and all(isinstance(item, np.ndarray) for item in value):
+            # e.g. the hybrid descriptor's per-member slot indices (nlist_cut_idx)
+            setattr(obj, name, [torch.from_numpy(item.copy()) for item in value])
         elif isinstance(value, (list, tuple)):
             for item in value:
                 _to_torch(item, seen)

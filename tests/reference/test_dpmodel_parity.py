@@ -216,3 +216,18 @@ def test_dpmodel_native_other_descriptors(water, descriptor):
         net["layers"][0]["@variables"]["w"] *= 30.0
     model = EnergyModel.deserialize(data)
     assert_parity(model, coord, atype, box, reference=reference_model(data))
+
+
+def test_water_hybrid(water):
+    """hybrid: members with their own rcut and sel (se_e2_a at 6 A, se_e3 at 3 A, se_e2_r at 4 A with an
+    exclusion) cut from one neighbor list at the largest rcut, outputs concatenated in list order."""
+    members = [
+        {"descriptor": "se_e2_a", "rcut": 6.0, "sel": (46, 92)},
+        {"descriptor": "se_e3", "rcut": 3.0, "sel": (6, 12), "neuron": (2, 4, 8)},
+        {"descriptor": "se_e2_r", "rcut": 4.0, "sel": (20, 40), "exclude_types": [[0, 1]]},
+    ]
+    model = make_model(members, rcut_smth=0.5, fitting_neuron=(16, 16, 16), seed=125)
+    assert model.rcut == 6.0 and model.sel == [46, 92] and model.descriptor.dim_out == 16 * 4 + 8 + 16
+    assert [m["type"] for m in model.serialize()["descriptor"]["list"]] == ["se_e2_a", "se_e3", "se_r"]
+    coord, atype, box = water
+    assert_parity(model, coord[:1], atype, box[:1])

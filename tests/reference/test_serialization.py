@@ -18,6 +18,8 @@ VARIANTS = {
     "fparam_aparam": {"numb_fparam": 2, "numb_aparam": 1},
     "se_e2_r": {"descriptor": "se_e2_r", "exclude_types": [[0, 1]], "resnet_dt": True},
     "se_e3": {"descriptor": "se_e3", "neuron": (2, 4, 8), "resnet_dt": True, "activation_function": "gelu"},
+    "hybrid": {"descriptor": [{"descriptor": "se_e2_r", "rcut": 3.0, "sel": (12, 20)},
+                              {"descriptor": "se_e2_a", "type_one_side": False}]},
 }
 
 

@@ -17,7 +17,8 @@ from helpers import WATER, load_example
 
 
 def test_every_configurable_descriptor_is_implemented():
-    assert set(DESCRIPTORS.classes) == set(DESCRIPTOR_CONFIGS.classes)
+    """Every input.json descriptor type has its class; hybrid so far loads from model dicts only."""
+    assert set(DESCRIPTORS.classes) == set(DESCRIPTOR_CONFIGS.classes) | {"hybrid"}
     for name, cls in DESCRIPTORS.classes.items():
         assert issubclass(cls, Descriptor) and cls.type_name == name
 

@@ -1,7 +1,8 @@
 """Descriptors, registered by DeePMD-kit type name (aliases and did-you-mean shared with the config layer).
 
 Adding a descriptor: one module here with a :class:`Descriptor` subclass, its entry in ``DESCRIPTORS`` and its
-config section in :mod:`deeppot.config.model` (same canonical name, same aliases).
+config section in :mod:`deeppot.config.model` (same canonical name, same aliases). ``hybrid`` loads from
+model dicts but has no input.json section yet (its members' "auto" sel needs per-member neighbor statistics).
 """
 
 from typing import Type
@@ -9,13 +10,14 @@ from typing import Type
 from deeppot.config.base import TypeRegistry
 from deeppot.config.model import DESCRIPTORS as DESCRIPTOR_CONFIGS
 from deeppot.descriptor.base import Descriptor
+from deeppot.descriptor.hybrid import DescriptorHybrid
 from deeppot.descriptor.se_e2_a import DescriptorSeA
 from deeppot.descriptor.se_e2_r import DescriptorSeR
 from deeppot.descriptor.se_e3 import DescriptorSeT
 
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
-    classes={cls.type_name: cls for cls in (DescriptorSeA, DescriptorSeR, DescriptorSeT)},
+    classes={cls.type_name: cls for cls in (DescriptorSeA, DescriptorSeR, DescriptorSeT, DescriptorHybrid)},
     aliases=DESCRIPTOR_CONFIGS.aliases,
     unsupported=DESCRIPTOR_CONFIGS.unsupported,
 )
@@ -32,5 +34,5 @@ def deserialize_descriptor(data: dict) -> Descriptor:
     return descriptor_class(data.get("type")).deserialize(data)
 
 
-__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorSeA", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
+__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorHybrid", "DescriptorSeA", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
            "deserialize_descriptor"]
