@@ -6,7 +6,7 @@ TorchScript is deprecated in torch 2.13. How: ``torch.export`` cannot export a f
 ``torch.autograd.grad``, so the whole lower function (neighbor-list formatting, energy, autograd forces and
 virials) is first traced into one aten graph by ``make_fx(tracing_mode="symbolic")``, then exported with
 dynamic sizes and compiled by ``torch._inductor.aoti_compile_and_package``. Each package is checked against
-the eager model on two small systems of other sizes before it is returned.
+the eager model on three small systems of other sizes before it is returned.
 
 Single file. ``save_model_file(..., aoti=True)`` puts the package bytes into the frozen TorchScript archive
 as the extra file ``deeppot/model.pt2`` (zip entry ``<archive>/extra/deeppot/model.pt2``, stored
@@ -29,9 +29,12 @@ C++ contract (the LAMMPS plugin):
   extended_force [1, nall, 3] (eV/Angstrom, ghosts included: reverse-communicate them),
   virial [1, 9] (eV, row-major 3x3), extended_virial [1, nall, 9] (eV, per extended atom).
 - Dynamic: nloc >= 1, nall >= nloc, nnei >= 1 may change on every call (a new neighbor list width needs
-  nothing: the graph formats and truncates it itself). A bad input (index >= nall, type >= ntypes,
-  non-finite coordinate, a duplicate neighbor, two atoms at the same place) fails a run-time assertion:
-  ``run`` throws ``std::runtime_error``; stop with that message.
+  nothing: the graph formats and truncates it itself). The package does NOT check its input (the eager and
+  TorchScript entry points raise EngineInputError; in torch 2.13 an AOTInductor-compiled assertion on the
+  same flags fired on valid input, so it was left out): pass indices < nall, types < ntypes, finite
+  coordinates, each neighbor once, as LAMMPS's full list and the pair_coeff type map give them.
+- The package is compiled for the CPU it was frozen on (vector ISA) and runs with torch >= the freezing one;
+  if loading fails, fall back to the TorchScript module and say so.
 - Threads: the package uses torch's intra-op pool; call ``torch::set_num_threads`` as for TorchScript.
 """
 
@@ -55,16 +58,32 @@ SELF_CHECK_ATOL = 1e-10  # eV, eV/Angstrom: compiled vs eager on the check syste
 
 def lower_function(model: EnergyModel) -> Callable[..., Tuple[torch.Tensor, ...]]:
     """``forward_lower`` with the package's calling convention: (extended_coord, extended_atype, nlist
-    [, fparam][, aparam]) -> the five tensors of OUTPUT_NAMES."""
+    [, fparam][, aparam]) -> the five tensors of OUTPUT_NAMES.
+
+    One virtual atom (type -1, no one's neighbor) is appended to the extended atoms and its rows are cut
+    from the outputs: compiled by AOTInductor (torch 2.13), the graph gave NaN when nall == nloc."""
     numb_fparam, numb_aparam = model.fitting.numb_fparam, model.fitting.numb_aparam
 
     def lower(extended_coord: torch.Tensor, extended_atype: torch.Tensor, nlist: torch.Tensor, *params):
+        nf, nall = extended_coord.shape[0], extended_coord.shape[1]
+        coord = torch.cat([extended_coord, extended_coord.new_zeros(nf, 1, 3)], dim=1)
+        atype = torch.cat([extended_atype, extended_atype.new_full((nf, 1), -1)], dim=1)
         fparam = params[0] if numb_fparam else None
         aparam = params[-1] if numb_aparam else None
-        out = model.forward_lower(extended_coord, extended_atype, nlist, None, fparam, aparam, do_atomic_virial=True)
+        out = model.forward_lower(coord, atype, nlist, None, fparam, aparam, do_atomic_virial=True)
+        out["extended_force"] = out["extended_force"][:, :nall]
+        out["extended_virial"] = out["extended_virial"][:, :nall]
         return tuple(out[name] for name in OUTPUT_NAMES)
 
     return lower
+
+
+def eager_outputs(model: EnergyModel, inputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, ...]:
+    """What the package must give for ``inputs``: ``forward_lower`` itself, in the order of OUTPUT_NAMES."""
+    fparam = inputs[3] if model.fitting.numb_fparam else None
+    aparam = inputs[-1] if model.fitting.numb_aparam else None
+    out = model.forward_lower(inputs[0], inputs[1], inputs[2], None, fparam, aparam, do_atomic_virial=True)
+    return tuple(out[name] for name in OUTPUT_NAMES)
 
 
 def example_inputs(model: EnergyModel, nloc: int, nall: int, nnei: int, seed: int = 0) -> Tuple[torch.Tensor, ...]:
@@ -106,7 +125,7 @@ def export_lower(model: EnergyModel) -> torch.export.ExportedProgram:
 
 def compile_package(model: EnergyModel, verbose: bool = False) -> bytes:
     """The ``.pt2`` package of ``model``'s lower entry point (tens of seconds of C++ compilation), checked
-    against eager ``forward_lower`` on two systems of sizes other than the traced ones."""
+    against eager ``forward_lower`` on three systems of sizes other than the traced ones."""
     start = time.perf_counter()
     program = export_lower(model)
     with tempfile.TemporaryDirectory(prefix="deeppot-aoti-") as tmp:
@@ -121,10 +140,9 @@ def compile_package(model: EnergyModel, verbose: bool = False) -> bytes:
 
 def _self_check(model: EnergyModel, package: bytes) -> None:
     runner = load_package(package)
-    eager = lower_function(model)
-    for nloc, nall, nnei in ((3, 8, 6), (9, 30, 27)):
+    for nloc, nall, nnei in ((3, 8, 6), (9, 30, 27), (7, 7, 12)):
         inputs = example_inputs(model, nloc, nall, nnei, seed=nloc)
-        expected = eager(*inputs)
+        expected = eager_outputs(model, inputs)
         got = runner(*inputs)
         for name, want, have in zip(OUTPUT_NAMES, expected, got):
             if want.shape != have.shape or not torch.allclose(want, have, rtol=0.0, atol=SELF_CHECK_ATOL):

@@ -16,6 +16,7 @@ import torch
 
 from deeppot.errors import DeeppotError
 from deeppot.geometry.neighbors import select_slots
+from deeppot.tracing import graph_tracing
 
 
 class EngineInputError(DeeppotError):
@@ -85,7 +86,7 @@ def format_engine_nlist(
     usable = inside & (nlist != centers) & (atype[:, :nloc] >= 0).unsqueeze(-1)
     nei_type = torch.where(usable, atype.gather(1, flat).reshape(nf, nloc, ncand), -1)
     listed = nlist
-    if torch.jit.is_scripting() or not _graph_tracing():  # eager, TorchScript: sort only candidates within rcut
+    if torch.jit.is_scripting() or not graph_tracing():  # eager, TorchScript: sort only candidates within rcut
         keep = _columns_within(dist, nei_type, rcut)
         dist, nei_type, safe, listed = dist.gather(2, keep), nei_type.gather(2, keep), safe.gather(2, keep), \
             nlist.gather(2, keep)
@@ -108,18 +109,10 @@ def format_engine_nlist(
     ])
     # a traced graph (export/aoti.py) reads no data here: a compiled assertion on these flags fired on valid
     # input (torch 2.13 AOTInductor); there, indices out of range stop in the compiled gathers instead
-    if torch.jit.is_scripting() or not _graph_tracing():
+    if torch.jit.is_scripting() or not graph_tracing():
         if bool(problems.any()):
             _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
     return formatted
-
-
-@torch.jit.unused
-def _graph_tracing() -> bool:
-    """True while make_fx traces the entry point into a graph (no data can be read then)."""
-    from torch.fx.experimental.proxy_tensor import get_proxy_mode
-
-    return get_proxy_mode() is not None
 
 
 def _columns_within(dist: torch.Tensor, nei_type: torch.Tensor, rcut: float) -> torch.Tensor:
