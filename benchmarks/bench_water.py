@@ -1,13 +1,16 @@
-"""Speed and memory on the seed's water model (se_e2_a [25,50,100] x 16, fitting [240,240,240], float64).
+"""Speed and memory on the water models of examples/water, float64: the seed's se_e2_a ([25,50,100] x 16,
+fitting [240,240,240], examples/water/input.json) and each other descriptor's DeePMD-kit example
+(examples/water/<descriptor>/input.json: se_e2_r [5,10,20] with fitting [120,120,120]; se_e3 [2,4,8], rcut 5.8,
+sel "auto", fitting [240,240,240]).
 
-Prints, on one thread:
+Prints, per descriptor, on one thread:
 - ms per training step (batch "auto" = 1 frame of 192 atoms, energy + force loss, Adam), median
   over --steps steps after warm-up;
 - ms per energy+force evaluation and microseconds per atom-step for the 192-atom water frame and
   for it replicated 4x4x4 (12,288 atoms), with the peak resident memory of each case.
 Each case runs in its own process so peak memory is per case.
 
-    python benchmarks/bench_water.py [--steps 20] [--repeats 5] [--threads 1]
+    python benchmarks/bench_water.py [--steps 20] [--repeats 5] [--threads 1] [--descriptors se_e2_a,se_e2_r,se_e3]
 """
 
 import argparse
@@ -24,8 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT.parent / "shared" / "data" / "water"
 
 
-def water_config(numb_steps: int) -> dict:
-    config = json.loads((ROOT / "examples" / "water" / "input.json").read_text())
+DESCRIPTORS = ("se_e2_a", "se_e2_r", "se_e3")
+"""se_e2_a is the seed's example (examples/water/input.json), the others examples/water/<name>/input.json."""
+
+
+def water_config(descriptor: str, numb_steps: int) -> dict:
+    folder = ROOT / "examples" / "water"
+    config = json.loads((folder / ("" if descriptor == "se_e2_a" else descriptor) / "input.json").read_text())
     training = config["training"]
     training["training_data"]["systems"] = [str(WATER / f"data_{i}") for i in range(3)]
     training["validation_data"]["systems"] = [str(WATER / "data_3")]
@@ -37,12 +45,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def case_train(steps: int) -> dict:
+def case_train(descriptor: str, steps: int) -> dict:
 
     from deeppot.config import validate_input
     from deeppot.train.trainer import Trainer
 
-    trainer = Trainer(validate_input(water_config(steps)), output_dir=Path("/tmp"))
+    trainer = Trainer(validate_input(water_config(descriptor, steps)), output_dir=Path("/tmp"))
     times = []
     for step in range(steps + 3):
         start = time.perf_counter()
@@ -53,14 +61,14 @@ def case_train(steps: int) -> dict:
             "min_ms": float(times.min()), "peak_mb": peak_mb()}
 
 
-def case_infer(replicas: int, repeats: int) -> dict:
+def case_infer(descriptor: str, replicas: int, repeats: int) -> dict:
     import torch
 
     from deeppot.config import validate_input
     from deeppot.infer.deep_pot import DEFAULT_BATCH_ATOMS
     from deeppot.train.trainer import Trainer
 
-    trainer = Trainer(validate_input(water_config(0)), output_dir=Path("/tmp"))
+    trainer = Trainer(validate_input(water_config(descriptor, 0)), output_dir=Path("/tmp"))
     model = trainer.model.eval()
     coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
     box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
@@ -87,26 +95,32 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--descriptors", default=",".join(DESCRIPTORS), help="comma-separated, from " + ", ".join(DESCRIPTORS))
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         import torch
 
         torch.set_num_threads(args.threads)
-        kind, value = args.case.split(":")
-        result = case_train(args.steps) if kind == "train" else case_infer(int(value), args.repeats)
+        descriptor, kind, value = args.case.split(":")
+        if kind == "train":
+            result = case_train(descriptor, args.steps)
+        else:
+            result = case_infer(descriptor, int(value), args.repeats)
         print(json.dumps(result))
         return
-    cases = ["train:1", "infer:1", "infer:4"]
-    repeats = {"infer:4": max(2, args.repeats // 2)}
-    for case in cases:
-        command = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--threads",
-                   str(args.threads), "--repeats", str(repeats.get(case, args.repeats))]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        result = json.loads(output.strip().splitlines()[-1])
-        extra = f", {result['us_per_atom_step']:.0f} us/atom-step" if "us_per_atom_step" in result else ""
-        print(f"{result['case']:40s} median {result['median_ms']:9.1f} ms (min {result['min_ms']:.1f})"
-              f"{extra}, peak RSS {result['peak_mb']:.0f} MB", flush=True)
+    for descriptor in args.descriptors.split(","):
+        if descriptor not in DESCRIPTORS:
+            parser.error(f"--descriptors: unknown '{descriptor}'; use some of {', '.join(DESCRIPTORS)}")
+        for case in ("train:1", "infer:1", "infer:4"):
+            repeats = max(2, args.repeats // 2) if case == "infer:4" else args.repeats
+            command = [sys.executable, __file__, "--case", f"{descriptor}:{case}", "--steps", str(args.steps),
+                       "--threads", str(args.threads), "--repeats", str(repeats)]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            result = json.loads(output.strip().splitlines()[-1])
+            extra = f", {result['us_per_atom_step']:.0f} us/atom-step" if "us_per_atom_step" in result else ""
+            print(f"{descriptor:8s} {result['case']:36s} median {result['median_ms']:9.1f} ms "
+                  f"(min {result['min_ms']:.1f}){extra}, peak RSS {result['peak_mb']:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":
