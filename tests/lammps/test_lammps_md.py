@@ -28,3 +28,19 @@ def test_nve_energy_drift_is_small(tmp_path, lammps, water_stat_model):
           f"{spread:.3e} eV, T {temp[0]:.0f} -> {temp[-1]:.0f} K")
     assert abs(drift) < 1e-5 and spread < 1e-3
     assert np.ptp(temp) > 1.0  # the atoms moved and exchanged kinetic and potential energy
+
+
+def test_two_ranks_give_the_one_rank_trajectory(tmp_path, lammps, model_files):
+    """Domain decomposition: 100 NVE steps on 2 MPI ranks follow the 1-rank trajectory to round-off."""
+    body = NVE.replace("thermo 50\nrun 1000", "thermo 20\nrun 100").replace(
+        "thermo_style custom step time temp pe etotal", "thermo_style custom step time temp pe etotal press")
+    tables = {}
+    for nprocs in (1, 2):
+        folder = tmp_path / f"np{nprocs}"
+        folder.mkdir()
+        lammps(folder, water_script(f"deeppot {model_files[0]}", body=body), nprocs)
+        tables[nprocs] = thermo_rows(folder / "log.lammps")[-1]
+    (header, one), (_, two) = tables[1], tables[2]
+    assert one.shape == (6, len(header))
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-9)
+    assert np.ptp(one[:, header.index("PotEng")]) > 1e-3  # the system moved
