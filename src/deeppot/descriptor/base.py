@@ -116,18 +116,18 @@ class Descriptor(nn.Module):
 
     def block_fill(self, mask: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
         """Real neighbors fill each type block from the front (mask: n x nnei). Returns the head width of each
-        block, the longest filling over all centers, at least 2 and at most sel (whole blocks when traced): as a
-        tensor (ntypes, long) and as a list. Past its head a block holds padding only."""
-        if not torch.jit.is_scripting() and graph_tracing():
-            # exported graphs (export/aoti.py) take whole blocks: with data-dependent widths AOTInductor
-            # (torch 2.13) compiled wrong numbers for sparse neighborhoods
-            return self.block_ends - self.block_starts, list(self.sel)
+        block, the longest filling over all centers, at least 2 (so that no traced size is 0 or 1) and at most
+        sel: as a tensor (ntypes, long) and as a list. Past its head a block holds padding only."""
         filled = torch.nn.functional.pad(torch.cumsum(mask.to(torch.int32), dim=1), (1, 0))  # n x (nnei + 1)
         counts = filled[:, self.block_ends] - filled[:, self.block_starts]  # n x ntypes real neighbors
         fill = torch.zeros(self.ntypes, dtype=torch.long, device=mask.device)
         if mask.shape[0] > 0:
             fill = torch.minimum(counts.max(dim=0).values.clamp(min=2), self.block_ends - self.block_starts)
         widths = torch.jit.annotate(List[int], fill.tolist())
+        if not torch.jit.is_scripting() and graph_tracing():  # bounds of the traced data-dependent widths
+            for width, sel in zip(widths, self.sel):
+                if sel > 2:  # a block of 1 or 2 slots has a fixed width (torch refuses bounds below 3)
+                    torch.ops.aten.sym_constrain_range_for_size.default(width, min=2, max=sel)
         return fill, widths
 
     # ------------------------------------------------------------- statistics

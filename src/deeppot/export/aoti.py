@@ -29,10 +29,10 @@ C++ contract (the LAMMPS plugin):
   extended_force [1, nall, 3] (eV/Angstrom, ghosts included: reverse-communicate them),
   virial [1, 9] (eV, row-major 3x3), extended_virial [1, nall, 9] (eV, per extended atom).
 - Dynamic: nloc >= 1, nall >= nloc, nnei >= 1 may change on every call (a new neighbor list width needs
-  nothing: the graph formats and truncates it itself). The package does NOT check its input (the eager and
-  TorchScript entry points raise EngineInputError; in torch 2.13 an AOTInductor-compiled assertion on the
-  same flags fired on valid input, so it was left out): pass indices < nall, types < ntypes, finite
-  coordinates, each neighbor once, as LAMMPS's full list and the pair_coeff type map give them.
+  nothing: the graph formats and truncates it itself). The dtypes are NOT checked by the package: float32
+  coordinates or int32 indices are read as garbage, convert first. Bad values (index >= nall, type >=
+  ntypes, non-finite coordinate, a duplicate neighbor, two atoms at the same place) fail a run-time
+  assertion: ``run`` throws ``std::runtime_error``; stop with that message.
 - The package is compiled for the CPU it was frozen on (vector ISA) and runs with torch >= the freezing one;
   if loading fails, fall back to the TorchScript module and say so.
 - Threads: the package uses torch's intra-op pool; call ``torch::set_num_threads`` as for TorchScript.
@@ -50,29 +50,23 @@ import torch
 
 from deeppot.errors import ModelFileError
 from deeppot.model.energy_model import EnergyModel
+from deeppot.model.nlist_format import EngineInputError
 
 AOTI_ENTRY = "deeppot/model.pt2"  # extra file of the frozen TorchScript archive
+INPUT_NAMES = ("extended_coord", "extended_atype", "nlist", "fparam or aparam", "aparam")
 OUTPUT_NAMES = ("energy", "atom_energy", "extended_force", "virial", "extended_virial")
 SELF_CHECK_ATOL = 1e-10  # eV, eV/Angstrom: compiled vs eager on the check systems
 
 
 def lower_function(model: EnergyModel) -> Callable[..., Tuple[torch.Tensor, ...]]:
     """``forward_lower`` with the package's calling convention: (extended_coord, extended_atype, nlist
-    [, fparam][, aparam]) -> the five tensors of OUTPUT_NAMES.
-
-    One virtual atom (type -1, no one's neighbor) is appended to the extended atoms and its rows are cut
-    from the outputs: compiled by AOTInductor (torch 2.13), the graph gave NaN when nall == nloc."""
+    [, fparam][, aparam]) -> the five tensors of OUTPUT_NAMES."""
     numb_fparam, numb_aparam = model.fitting.numb_fparam, model.fitting.numb_aparam
 
     def lower(extended_coord: torch.Tensor, extended_atype: torch.Tensor, nlist: torch.Tensor, *params):
-        nf, nall = extended_coord.shape[0], extended_coord.shape[1]
-        coord = torch.cat([extended_coord, extended_coord.new_zeros(nf, 1, 3)], dim=1)
-        atype = torch.cat([extended_atype, extended_atype.new_full((nf, 1), -1)], dim=1)
         fparam = params[0] if numb_fparam else None
         aparam = params[-1] if numb_aparam else None
-        out = model.forward_lower(coord, atype, nlist, None, fparam, aparam, do_atomic_virial=True)
-        out["extended_force"] = out["extended_force"][:, :nall]
-        out["extended_virial"] = out["extended_virial"][:, :nall]
+        out = model.forward_lower(extended_coord, extended_atype, nlist, None, fparam, aparam, do_atomic_virial=True)
         return tuple(out[name] for name in OUTPUT_NAMES)
 
     return lower
@@ -153,11 +147,21 @@ def _self_check(model: EnergyModel, package: bytes) -> None:
 
 
 def load_package(package: bytes) -> Callable[..., List[torch.Tensor]]:
-    """A Python callable of the package's calling convention (see the module docstring)."""
+    """A Python callable of the package's calling convention (see the module docstring); it refuses inputs
+    of other dtypes, which the compiled code would misread."""
     with tempfile.TemporaryDirectory(prefix="deeppot-aoti-") as tmp:
         path = os.path.join(tmp, "model.pt2")
         Path(path).write_bytes(package)
-        return torch._inductor.aoti_load_package(path)
+        compiled = torch._inductor.aoti_load_package(path)
+
+    def run(*inputs: torch.Tensor) -> List[torch.Tensor]:
+        dtypes = [torch.float64, torch.int64, torch.int64] + [torch.float64] * (len(inputs) - 3)
+        for name, value, dtype in zip(INPUT_NAMES, inputs, dtypes):
+            if value.dtype != dtype:
+                raise EngineInputError(f"{name} must be {dtype} for the compiled model, got {value.dtype}")
+        return compiled(*inputs)
+
+    return run
 
 
 def read_package(path: Path) -> Optional[bytes]:

@@ -7,7 +7,7 @@ and ``nlist_distinguish_types`` turn such a list into the model's layout; here t
 Input the model cannot treat right raises :class:`EngineInputError` instead of giving a number.
 
 TorchScript-scriptable. The formatting is sort/gather/scatter on fixed shapes; the checks end in one
-data-dependent branch (one ``bool(tensor)``), left out of a graph traced by make_fx.
+data-dependent branch (one ``bool(tensor)``); traced by make_fx it is a run-time assertion instead.
 """
 
 from typing import List, Optional
@@ -107,11 +107,12 @@ def format_engine_nlist(
         (~inside & (nlist != -1)).any(), (atype >= ntypes).any(), ~torch.isfinite(extended_coord).all(),
         bad_mapping, duplicate.any(), coincident.any(),
     ])
-    # a traced graph (export/aoti.py) reads no data here: a compiled assertion on these flags fired on valid
-    # input (torch 2.13 AOTInductor); there, indices out of range stop in the compiled gathers instead
-    if torch.jit.is_scripting() or not graph_tracing():
-        if bool(problems.any()):
-            _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
+    if not torch.jit.is_scripting() and graph_tracing():  # exported graph (export/aoti.py): assert at run time
+        torch._assert_async(~problems.any(), "deeppot: the MD engine's input cannot be treated right (an nlist "
+                            "index outside 0..nall-1, a type >= ntypes, a non-finite coordinate, a duplicate "
+                            "neighbor or two atoms at distance 0)")
+    elif bool(problems.any()):
+        _raise_engine_input_error(extended_coord, atype, nlist, mapping, formatted, duplicate, coincident, ntypes)
     return formatted
 
 
