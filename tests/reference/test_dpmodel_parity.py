@@ -231,3 +231,24 @@ def test_water_hybrid(water):
     assert [m["type"] for m in model.serialize()["descriptor"]["list"]] == ["se_e2_a", "se_e3", "se_r"]
     coord, atype, box = water
     assert_parity(model, coord[:1], atype, box[:1])
+
+
+def test_dpmodel_native_hybrid(water):
+    """A hybrid model constructed by deepmd.dpmodel itself (se_e2_a at 6 A + se_r at 4 A) loads into deeppot."""
+    from deepmd.dpmodel.model.model import get_model
+
+    members = [
+        {"type": "se_e2_a", "rcut": 6.0, "rcut_smth": 0.5, "sel": [46, 92], "neuron": [4, 8], "axis_neuron": 4},
+        {"type": "se_r", "rcut": 4.0, "rcut_smth": 0.5, "sel": [20, 40], "neuron": [4, 8]},
+    ]
+    config = {"type_map": ["O", "H"], "descriptor": {"type": "hybrid", "list": members},
+              "fitting_net": {"neuron": [16, 16], "seed": 2}}
+    data = get_model(config).serialize()
+    rng = np.random.default_rng(5)
+    for member in data["descriptor"]["list"]:
+        member["@variables"]["davg"][..., 0] = rng.uniform(0.05, 0.3, size=(2, 1))
+        member["@variables"]["dstd"][..., 0] = rng.uniform(0.1, 0.5, size=(2, 1))
+    model = EnergyModel.deserialize(data)
+    assert model.rcut == 6.0 and model.sel == [46, 92]
+    coord, atype, box = water
+    assert_parity(model, coord[:1], atype, box[:1], reference=reference_model(data))
