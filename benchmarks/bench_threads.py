@@ -34,7 +34,7 @@ def run_case(extra_env: dict, steps: int) -> float:
         "configure_threads()\n"
         f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
         "from bench_water import case_train\n"
-        f"print(json.dumps(case_train({steps})))\n"
+        f"print(json.dumps(case_train(\"se_e2_a\", {steps})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["median_ms"]
