@@ -32,12 +32,12 @@ int env_threads(const char *name) {
 }
 }  // namespace
 
-// Threads each rank gives libtorch: DEEPPOT_NUM_THREADS, else OMP_NUM_THREADS, else 1 (one per MPI rank).
+// Threads each rank gives libtorch: DP_INTRA_OP_PARALLELISM_THREADS (as DeePMD-kit), else OMP_NUM_THREADS, else 1 (one per MPI rank).
 int configure_threads() {
   static int threads = 0;
   static std::once_flag once;
   std::call_once(once, [] {
-    threads = env_threads("DEEPPOT_NUM_THREADS");
+    threads = env_threads("DP_INTRA_OP_PARALLELISM_THREADS");
     if (threads == 0) threads = env_threads("OMP_NUM_THREADS");
     if (threads == 0) threads = 1;
     at::set_num_threads(threads);

@@ -194,7 +194,7 @@ void PairDeeppot::settings(int narg, char **arg) {
     utils::logmesg(lmp, "deeppot: " + std::to_string(models.size()) + " model(s): " + join(paths) + "\n" +
                             "deeppot: type_map " + join(first.type_map()) + ", rcut " +
                             std::to_string(first.rcut()) + " Angstrom, " + std::to_string(first.threads()) +
-                            " libtorch thread(s) per rank (DEEPPOT_NUM_THREADS or OMP_NUM_THREADS)\n");
+                            " libtorch thread(s) per rank (DP_INTRA_OP_PARALLELISM_THREADS or OMP_NUM_THREADS)\n");
   }
 }
 
