@@ -1,8 +1,9 @@
 """AOTInductor export of the MD-engine entry point: an EnergyModel's ``forward_lower`` as a compiled ``.pt2``.
 
-Why: in ``benchmarks/bench_frozen_formats.py`` the compiled package evaluates energy, forces and virials of
-the water model faster than eager Python or the TorchScript module (figures in benchmarks/README.md), and
-TorchScript is deprecated in torch 2.13. How: ``torch.export`` cannot export a function that calls
+Why: in ``benchmarks/bench_frozen_formats.py`` the compiled package evaluated energy, forces and virials of
+the water model 1.3-1.45x faster than eager Python (192 and 12,288 atoms) and several times faster than the
+TorchScript module loaded with ``torch.jit.load`` (figures in benchmarks/README.md: the float64 GEMMs, which
+compilation does not change, are most of the cost), and TorchScript is deprecated in torch 2.13. How: ``torch.export`` cannot export a function that calls
 ``torch.autograd.grad``, so the whole lower function (neighbor-list formatting, energy, autograd forces and
 virials) is first traced into one aten graph by ``make_fx(tracing_mode="symbolic")``, then exported with
 dynamic sizes and compiled by ``torch._inductor.aoti_compile_and_package``. Each package is checked against
@@ -33,8 +34,10 @@ C++ contract (the LAMMPS plugin):
   coordinates or int32 indices are read as garbage, convert first. Bad values (index >= nall, type >=
   ntypes, non-finite coordinate, a duplicate neighbor, two atoms at the same place) fail a run-time
   assertion: ``run`` throws ``std::runtime_error``; stop with that message.
-- The package is compiled for the CPU it was frozen on (vector ISA) and runs with torch >= the freezing one;
-  if loading fails, fall back to the TorchScript module and say so.
+- The package is compiled for the CPU it was frozen on (vector ISA) and the torch it was frozen with; if
+  loading fails, fall back to the TorchScript module and say so.
+- A compressed model's package calls the custom operators ``deeppot::tabulate_contract`` and its backward:
+  the process must have them registered (deeppot.nn.tabulate_kernel; the plugin compiles the same source).
 - Threads: the package uses torch's intra-op pool; call ``torch::set_num_threads`` as for TorchScript.
 """
 
