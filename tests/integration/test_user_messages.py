@@ -171,3 +171,14 @@ def test_convert_removes_what_a_killed_run_left_and_keeps_the_umask(tmp_path, mo
         os.umask(old_umask)
     assert not leftover.exists() and alive.exists()
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("flags, expected", [([], False), (["--aoti"], True)])
+def test_freeze_aoti_flag_reaches_the_model_file_writer(trained, tmp_path, monkeypatch, flags, expected):
+    """The compile itself is tested in test_aoti_export.py; here only that the command passes the choice on."""
+    import deeppot.export.freeze as freeze_module
+
+    seen = {}
+    monkeypatch.setattr(freeze_module, "save_model_file", lambda model, params, path, aoti: seen.update(aoti=aoti))
+    assert main(["freeze", "-c", str(trained / "model.ckpt-2.pt"), "-o", str(tmp_path / "m.pth"), *flags]) == 0
+    assert seen == {"aoti": expected}

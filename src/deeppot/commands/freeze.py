@@ -20,10 +20,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "(default: .)")
     parser.add_argument("-o", "--output", default="frozen_model.pth",
                         help="output file; '.pth' is appended if missing (default frozen_model.pth)")
+    parser.add_argument("--aoti", action="store_true",
+                        help="also embed an AOTInductor-compiled entry point, which LAMMPS then runs instead of "
+                        "TorchScript (1.5-4 min to compile; tied to this CPU and torch version)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
-    path = freeze(args.checkpoint, args.output)
+    path = freeze(args.checkpoint, args.output, aoti=args.aoti)
     log.info("frozen model written to %s", path)

@@ -31,10 +31,12 @@ def load_model_or_checkpoint(path: Path) -> tuple:
     return model.eval(), meta
 
 
-def freeze(checkpoint_path: str, output: Path) -> Path:
+def freeze(checkpoint_path: str, output: Path, aoti: bool = False) -> Path:
+    """Write the checkpoint's model as one frozen file (``.pth`` appended if missing); with ``aoti`` the
+    file also carries an AOTInductor-compiled MD-engine entry point (deeppot.export.aoti)."""
     output = Path(output)
     if output.suffix != ".pth":
         output = output.with_name(output.name + ".pth")
     model, params = model_from_checkpoint(checkpoint_path)
-    save_model_file(model, params, output)
+    save_model_file(model, params, output, aoti=aoti)
     return output
