@@ -36,7 +36,7 @@ def build_models(folder: Path):
     from deeppot.export.model_file import save_model_file
     from deeppot.train.trainer import Trainer
 
-    trainer = Trainer(validate_input(water_config(0)), output_dir=folder)
+    trainer = Trainer(validate_input(water_config("se_e2_a", 0)), output_dir=folder)
     frozen, compressed = folder / "model.pth", folder / "model-compressed.pth"
     save_model_file(trainer.model, trainer.model_params(), frozen)
     start = time.perf_counter()
