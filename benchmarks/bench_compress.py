@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_water import WATER, water_config
+from bench_water import WATER, replicated_water, water_config
 
 
 def build_models(folder: Path):
@@ -68,13 +68,8 @@ def accuracy(frozen: Path, compressed: Path) -> None:
 def case_infer(model_file: str, replicas: int, repeats: int) -> dict:
     from deeppot.infer import DeepPot
 
-    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
-    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
-    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
-    coord = (coord[None] + (shifts @ box)[:, None]).reshape(1, -1, 3)
-    atype = np.tile(atype, len(shifts))
-    cell = (box * replicas).reshape(1, 9)
+    coord, atype, box = replicated_water(replicas)
+    coord, cell = coord[None], box.reshape(1, 9)
     dp = DeepPot(model_file)
     dp.eval(coord, cell, atype)  # warm-up
     times = []

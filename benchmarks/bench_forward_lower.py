@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_water import replicated_water
 
 from deeppot.config import validate_input
 from deeppot.geometry.neighbors import build_neighbor_list, pair_list
@@ -27,14 +28,6 @@ from deeppot.model.nlist_format import format_engine_nlist
 
 ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT.parent / "shared" / "data" / "water" / "data_3"
-
-
-def water(replicas: int):
-    coord = np.load(WATER / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(WATER / "set.000" / "box.npy")[0].reshape(3, 3)
-    atype = np.loadtxt(WATER / "type.raw", dtype=np.int64)
-    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
-    return (coord[None] + (shifts @ box)[:, None]).reshape(-1, 3), np.tile(atype, len(shifts)), box * replicas
 
 
 def engine_input(coord, atype, box, cutoff, rng):
@@ -87,7 +80,7 @@ def main():
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}, skin {args.skin} A; model rcut {model.rcut} sel {model.sel}")
     for replicas in (1, 4):
-        coord, atype, box = water(replicas)
+        coord, atype, box = replicated_water(replicas)
         ext, ext_atype, nlist, mapping = engine_input(coord, atype, box, model.rcut + args.skin, rng)
         inputs = [torch.from_numpy(x)[None] for x in (ext, ext_atype, nlist, mapping)]
         natoms = len(atype)

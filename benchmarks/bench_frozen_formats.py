@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_water import replicated_water
 
 ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT.parent / "shared" / "data" / "water"
@@ -55,13 +56,7 @@ def engine_inputs(replicas: int, rcut: float, seed: int = 0):
 
     from deeppot.geometry.neighbors import pair_list
 
-    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
-    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
-    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
-    coord = (coord[None] + (shifts @ box)[:, None]).reshape(-1, 3)
-    atype = np.tile(atype, len(shifts))
-    box = box * replicas
+    coord, atype, box = replicated_water(replicas)
     nloc = len(atype)
     i, j, shift, _ = pair_list(coord, box, rcut + SKIN)
     shift = np.rint(shift).astype(np.int64)

@@ -61,6 +61,17 @@ def case_train(descriptor: str, steps: int) -> dict:
             "min_ms": float(times.min()), "peak_mb": peak_mb()}
 
 
+def replicated_water(replicas: int):
+    """The first frame of water data_3 replicated replicas^3 times: coord (N x 3, Angstrom), atype (N),
+    box (3 x 3, Angstrom), N = 192 * replicas^3."""
+    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
+    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
+    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
+    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
+    coord = (coord[None] + (shifts @ box)[:, None]).reshape(-1, 3)
+    return coord, np.tile(atype, len(shifts)), box * replicas
+
+
 def case_infer(descriptor: str, replicas: int, repeats: int) -> dict:
     import torch
 
@@ -70,13 +81,7 @@ def case_infer(descriptor: str, replicas: int, repeats: int) -> dict:
 
     trainer = Trainer(validate_input(water_config(descriptor, 0)), output_dir=Path("/tmp"))
     model = trainer.model.eval()
-    coord = np.load(WATER / "data_3" / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(WATER / "data_3" / "set.000" / "box.npy")[0].reshape(3, 3)
-    atype = np.loadtxt(WATER / "data_3" / "type.raw", dtype=np.int64)
-    shifts = np.array([[i, j, k] for i in range(replicas) for j in range(replicas) for k in range(replicas)])
-    coord = (coord[None] + (shifts @ box)[:, None]).reshape(-1, 3)
-    atype = np.tile(atype, len(shifts))
-    box = box * replicas
+    coord, atype, box = replicated_water(replicas)
     args = (torch.from_numpy(coord[None]), torch.from_numpy(atype[None]), torch.from_numpy(box[None]))
     model(*args, chunk_atoms=DEFAULT_BATCH_ATOMS)  # warm-up
     times = []
