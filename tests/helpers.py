@@ -35,3 +35,13 @@ def small_water_input(numb_steps: int = 4, disp_freq: int = 2, save_freq: int = 
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def validation_force_rmse(model, system, nframes: int = 10) -> float:
+    """Force RMSE (eV/Angstrom) of ``model`` on the first ``nframes`` frames of a loaded DeepmdSystem."""
+    import numpy as np
+    import torch
+
+    out = model(torch.from_numpy(system.coord[:nframes]), torch.from_numpy(system.atype),
+                torch.from_numpy(system.box[:nframes]))
+    return float(np.sqrt(np.mean((out["force"].detach().numpy() - system.force[:nframes]) ** 2)))

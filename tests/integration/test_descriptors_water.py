@@ -5,7 +5,6 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 
 from deeppot.calculator import DP
@@ -15,7 +14,7 @@ from deeppot.data import DeepmdSystem
 from deeppot.infer import DeepPot
 from deeppot.train.checkpoint import load_checkpoint
 from deeppot.train.trainer import Trainer
-from helpers import WATER, load_example, write_json
+from helpers import WATER, load_example, write_json, validation_force_rmse
 
 # example -> (descriptor settings, steps, start_lr) that keep the test fast: tiny nets; se_e3 with a 4 A
 # cut-off (~1/3 of the triplets of the example's 5.8 A) and few steps (its random start is far off)
@@ -48,14 +47,9 @@ def trained(request, tmp_path_factory):
     trainer = Trainer(validate_input(config), output_dir=folder)
     system = DeepmdSystem.load(str(WATER / "data_3"), ["O", "H"])
 
-    def force_rmse():
-        out = trainer.model(torch.from_numpy(system.coord[:10]), torch.from_numpy(system.atype),
-                            torch.from_numpy(system.box[:10]))
-        return float(np.sqrt(np.mean((out["force"].numpy() - system.force[:10]) ** 2)))
-
-    before = force_rmse()
+    before = validation_force_rmse(trainer.model, system)
     trainer.run()
-    return request.param, folder, before, force_rmse(), system
+    return request.param, folder, before, validation_force_rmse(trainer.model, system), system
 
 
 def test_training_lowers_validation_force_error(trained):

@@ -12,7 +12,7 @@ from deeppot.data import DeepmdSystem
 from deeppot.infer import DeepPot
 from deeppot.train.checkpoint import load_checkpoint
 from deeppot.train.trainer import Trainer
-from helpers import WATER, small_water_input, write_json
+from helpers import WATER, small_water_input, write_json, validation_force_rmse
 
 
 def run_cli(*argv):
@@ -74,14 +74,9 @@ def test_training_lowers_validation_force_error(tmp_path, monkeypatch):
     trainer = Trainer(validate_input(config))
     system = DeepmdSystem.load(str(WATER / "data_3"), ["O", "H"])
 
-    def force_rmse():
-        out = trainer.model(torch.from_numpy(system.coord[:10]), torch.from_numpy(system.atype),
-                            torch.from_numpy(system.box[:10]))
-        return float(np.sqrt(np.mean((out["force"].numpy() - system.force[:10]) ** 2)))
-
-    before = force_rmse()
+    before = validation_force_rmse(trainer.model, system)
     trainer.run()
-    after = force_rmse()
+    after = validation_force_rmse(trainer.model, system)
     assert after < 0.8 * before, (before, after)
 
 
