@@ -1,6 +1,7 @@
 """Dense layers, embedding nets and fitting nets with DeePMD-kit's ResNet rules.
 
-A layer computes ``y = act(x W + b)``; if it has a timestep vector ``idt`` then ``y *= idt``;
+A layer computes ``y = act(x W + b)`` (no ``b`` if built with ``bias=False``); if it has a timestep
+vector ``idt`` then ``y *= idt``;
 with ``resnet`` a skip is added when ``n_out == n_in`` (``y + x``) or ``n_out == 2 n_in``
 (``y + [x, x]``). ``idt`` exists only where a skip exists and ``resnet_dt`` is set.
 Serialization follows DeePMD-kit's backend-independent dict (``@class``/``@version``/``@variables``).
@@ -40,6 +41,7 @@ class DenseLayer(nn.Module):
         dtype: torch.dtype,
         generator: Optional[torch.Generator] = None,
         trainable: bool = True,
+        bias: bool = True,
     ):
         super().__init__()
         self.n_in = n_in
@@ -51,12 +53,16 @@ class DenseLayer(nn.Module):
         self.trainable = trainable
         std = 1.0 / np.sqrt(n_in + n_out)
         self.w = nn.Parameter(torch.randn(n_in, n_out, dtype=dtype, generator=generator) * std, requires_grad=trainable)
-        self.b = nn.Parameter(torch.randn(n_out, dtype=dtype, generator=generator), requires_grad=trainable)
+        self.has_bias = bool(bias)
+        b = torch.randn(n_out, dtype=dtype, generator=generator) if bias else torch.zeros(0, dtype=dtype)
+        self.b = nn.Parameter(b, requires_grad=trainable)
         idt = 0.1 + 0.001 * torch.randn(n_out, dtype=dtype, generator=generator)
         self.idt = nn.Parameter(idt if self.has_idt else torch.ones(0, dtype=dtype), requires_grad=trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
+        if not self.has_bias:
+            y = torch.matmul(x, self.w)
+        elif x.dim() == 2:
             y = torch.addmm(self.b, x, self.w)
         else:
             y = torch.matmul(x, self.w) + self.b
@@ -74,7 +80,7 @@ class DenseLayer(nn.Module):
         return {
             "@class": "Layer",
             "@version": 2,
-            "bias": True,
+            "bias": self.has_bias,
             "use_timestep": self.has_idt,
             "activation_function": self.activation,
             "resnet": self.resnet,
@@ -82,7 +88,7 @@ class DenseLayer(nn.Module):
             "trainable": self.trainable,
             "@variables": {
                 "w": self.w.detach().cpu().numpy().copy(),
-                "b": self.b.detach().cpu().numpy().copy(),
+                "b": self.b.detach().cpu().numpy().copy() if self.has_bias else None,
                 "idt": self.idt.detach().cpu().numpy().copy() if self.has_idt else None,
             },
         }
@@ -91,8 +97,7 @@ class DenseLayer(nn.Module):
     def deserialize(cls, data: dict, dtype: torch.dtype) -> "DenseLayer":
         variables = data["@variables"]
         w = np.asarray(variables["w"])
-        if data.get("bias", True) is False or variables.get("b") is None:
-            raise ValueError("layers without bias are not supported")
+        has_bias = variables.get("b") is not None
         layer = cls(
             w.shape[0],
             w.shape[1],
@@ -101,10 +106,12 @@ class DenseLayer(nn.Module):
             variables.get("idt") is not None,
             dtype,
             trainable=bool(data.get("trainable", True)),
+            bias=has_bias,
         )
         with torch.no_grad():
             layer.w.copy_(torch.as_tensor(w))
-            layer.b.copy_(torch.as_tensor(np.asarray(variables["b"])))
+            if has_bias:
+                layer.b.copy_(torch.as_tensor(np.asarray(variables["b"]).reshape(-1)))
             if layer.has_idt:
                 layer.idt.copy_(torch.as_tensor(np.asarray(variables["idt"])))
         return layer
@@ -122,15 +129,17 @@ class EmbeddingNet(nn.Module):
         dtype: torch.dtype,
         generator: Optional[torch.Generator] = None,
         trainable: bool = True,
+        bias: bool = True,
     ):
         super().__init__()
         self.in_dim = in_dim
         self.neuron = list(neuron)
         self.activation = activation
         self.resnet_dt = resnet_dt
+        self.bias = bool(bias)
         sizes = [in_dim] + list(neuron)
         self.layers = nn.ModuleList(
-            DenseLayer(sizes[k], sizes[k + 1], activation, True, resnet_dt, dtype, generator, trainable)
+            DenseLayer(sizes[k], sizes[k + 1], activation, True, resnet_dt, dtype, generator, trainable, bias)
             for k in range(len(neuron))
         )
 
@@ -148,14 +157,15 @@ class EmbeddingNet(nn.Module):
             "neuron": list(self.neuron),
             "activation_function": self.activation,
             "resnet_dt": self.resnet_dt,
-            "bias": True,
+            "bias": self.bias,
             "precision": precision_name(self.layers[0].w.dtype),
             "layers": [layer.serialize() for layer in self.layers],
         }
 
     @classmethod
     def deserialize(cls, data: dict, dtype: torch.dtype) -> "EmbeddingNet":
-        net = cls(data["in_dim"], data["neuron"], data["activation_function"], data["resnet_dt"], dtype)
+        net = cls(data["in_dim"], data["neuron"], data["activation_function"], data["resnet_dt"], dtype,
+                  bias=data.get("bias", True))
         net.layers = nn.ModuleList(DenseLayer.deserialize(layer, dtype) for layer in data["layers"])
         return net
 
