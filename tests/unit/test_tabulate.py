@@ -20,12 +20,21 @@ def _tables(net, lower=-1.0, upper=3.0, extrapolate=5.0, stride=0.01, check_freq
 
 
 def test_grid_ranges_and_strides_as_deepmd():
-    points, n_first = grid(-1.0, 9.0, 5.0, 0.01, 0.1)
-    assert n_first == 1000
+    points, n_first, n_below = grid(-1.0, 9.0, 5.0, 0.01, 0.1)
+    assert n_first == 1000 and n_below == 0
     assert len(points) == 1000 + 360 + 1  # [−1, 9] by 0.01, then [9, 45] by 0.1
     np.testing.assert_allclose(np.diff(points[:1001]), 0.01, atol=1e-12)
     np.testing.assert_allclose(np.diff(points[1000:]), 0.1, atol=1e-12)
     assert points[0] == -1.0 and points[1000] == pytest.approx(9.0) and points[-1] == pytest.approx(45.0)
+
+
+def test_two_sided_grid_as_deepmd_se_t():
+    """se_e3's tables (DeePMD-kit's se_t): [-max, lower] and [upper, max] with stride1, [lower, upper] with stride0."""
+    points, n_first, n_below = grid(-3.0, 3.0, 5.0, 0.1, 1.0, two_sided=True)
+    assert (n_below, n_first) == (12, 60) and len(points) == 12 + 60 + 12 + 1
+    np.testing.assert_allclose(points[[0, 12, 72, -1]], [-15.0, -3.0, 3.0, 15.0], atol=1e-12)
+    np.testing.assert_allclose(np.diff(points[:13]), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.diff(points[12:73]), 0.1, atol=1e-12)
 
 
 def test_quintic_pieces_reproduce_a_quintic_exactly():
@@ -72,6 +81,34 @@ def test_values_and_exact_autograd_derivative(activation):
         fd = ((tables(0, x_in + h) - tables(0, x_in - h)) / (2 * h)).sum(-1)
     exact = torch.autograd.grad(tables(0, x_in).sum(), x_in)[0]
     np.testing.assert_allclose(exact.numpy(), fd.numpy(), rtol=1e-8)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["torch", "kernel"])
+def test_two_sided_tables_values_gradients_and_continuation(fused):
+    """A two-sided table (se_e3) equals the net on all three grids, both directions of linear continuation
+    included; the C++ kernel gives the same as the torch path."""
+    from deeppot.nn.tabulate_kernel import FusedEmbeddingTables, kernel_available
+
+    assert kernel_available() or not fused
+    net = _net(seed=5)
+    data, info = tabulate_net(net, -2.0, 2.0, 5.0, 0.01, 0.1, -1, torch.float64, two_sided=True)
+    cls = FusedEmbeddingTables if fused else EmbeddingTables
+    tables = cls([data], [info], 16, torch.float64, two_sided=True)
+    assert tables.n_below == [80] and tables.bottom == [-10.0] and data.shape[0] == 80 + 400 + 80
+    x = torch.linspace(-9.99, 9.99, 777, dtype=torch.float64).reshape(7, 111).requires_grad_()
+    env = x.detach().unsqueeze(-1).requires_grad_()  # se_e3 contracts theta with G(theta)
+    got = tables.contract(0, x, env)
+    want = env.transpose(1, 2) @ net(x.reshape(-1, 1)).reshape(7, 111, 16)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-9)
+    for a, b in zip(torch.autograd.grad(got.sum(), [x, env]), torch.autograd.grad(want.sum(), [x, env])):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-7)
+    ends = torch.tensor([[-10.0, 10.0]], dtype=torch.float64, requires_grad=True)
+    weight = torch.ones(1, 2, 1, dtype=torch.float64)
+    slope = torch.autograd.grad(tables.contract(0, ends, weight).sum(), ends)[0]
+    outside = tables.contract(0, torch.tensor([[-10.5, 11.0]], dtype=torch.float64), weight[:, :1].expand(1, 2, 1))
+    inside = tables.contract(0, ends.detach(), weight)
+    np.testing.assert_allclose(outside.sum().item(), inside.sum().item() + (slope * torch.tensor([-0.5, 1.0])).sum().item(),
+                               atol=1e-11)
 
 
 def test_linear_continuation_outside_the_table():

@@ -11,9 +11,11 @@ first and second derivative of G at both ends (``dy = y(x_l + h) - y(x_l)``):
     c5 = [12 dy - 6 (y1' + y0') h + (y1'' - y0'') h^2] / (2 h^5)
 
 Two grids, as DeePMD-kit: ``[lower, upper]`` with stride ``stride0`` and ``[upper, extrapolate * upper]``
-with stride ``stride1`` (10 x stride0 by default). Outside ``[lower, max]`` the table continues linearly
-with the slope at its end (C1, as DeePMD-kit 3.2's reference implementation). Every evaluation is a
-polynomial in torch operations, so autograd gives its exact derivative (forces of a compressed model).
+with stride ``stride1`` (10 x stride0 by default). A two-sided table (se_e3, whose input is a signed angle
+product) also has ``[-max, lower]`` with stride ``stride1`` in front, as DeePMD-kit's se_t tables. Outside
+``[bottom, max]`` the table continues linearly with the slope at its end (C1, as DeePMD-kit 3.2's reference
+implementation). Every evaluation is a polynomial in torch operations, so autograd gives its exact
+derivative (forces of a compressed model).
 
 Tables are stored as DeePMD-kit stores them: per net an array ``nspline x (6 M)`` interleaved
 ``[m * 6 + k]`` and a table info ``[lower, upper, max, stride0, stride1, check_frequency]``.
@@ -46,18 +48,33 @@ def _values_and_derivatives(net: NetFunction, x: torch.Tensor) -> Tuple[torch.Te
     return value, slope, curvature
 
 
-def grid(lower: float, upper: float, extrapolate: float, stride0: float, stride1: float) -> Tuple[np.ndarray, int]:
-    """Grid points (nspline + 1) of the two tables and the number of first-table intervals.
+def grid(
+    lower: float, upper: float, extrapolate: float, stride0: float, stride1: float, two_sided: bool = False
+) -> Tuple[np.ndarray, int, int]:
+    """Grid points (nspline + 1) of the tables, the number of first-table intervals and of intervals below it.
 
     The first table has ``ceil((upper - lower)/stride0)`` intervals from ``lower`` (at least one; it ends at
     upper when the stride divides the range, as for the default 0.01 and integer bounds), the second enough
-    intervals of ``stride1`` from the first table's end to reach ``extrapolate * upper`` (at least one).
+    intervals of ``stride1`` from the first table's end to reach ``extrapolate * upper`` (at least one), ending
+    at ``max``. ``two_sided``: as many intervals of ``stride1`` again below ``lower``, from ``-max`` (the
+    se_e3 tables; the range is symmetric there, lower = -upper). Without, none below.
     """
     n_first = max(1, int(math.ceil((upper - lower) / stride0 - 1e-6)))
     first_end = lower + n_first * stride0
     n_second = max(1, int(math.ceil((extrapolate * upper - first_end) / stride1 - 1e-6)))
-    points = np.concatenate([lower + stride0 * np.arange(n_first), first_end + stride1 * np.arange(n_second + 1)])
-    return points, n_first
+    top = first_end + stride1 * n_second
+    bottom, n_below = table_bottom(lower, top, stride1, two_sided)
+    points = np.concatenate([bottom + stride1 * np.arange(n_below), lower + stride0 * np.arange(n_first),
+                             first_end + stride1 * np.arange(n_second + 1)])
+    return points, n_first, n_below
+
+
+def table_bottom(lower: float, top: float, stride1: float, two_sided: bool) -> Tuple[float, int]:
+    """(first grid point, intervals below ``lower``): (-top, round((lower + top)/stride1)) for a two-sided
+    table, (lower, 0) otherwise. The last interval below ``lower`` ends exactly at ``lower``."""
+    if not two_sided:
+        return lower, 0
+    return -top, max(1, int(round((lower + top) / stride1)))
 
 
 def quintic_coefficients(
@@ -85,16 +102,17 @@ def tabulate_net(
     stride1: float,
     check_frequency: int,
     dtype: torch.dtype,
+    two_sided: bool = False,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """DeePMD-kit's (table data ``nspline x 6M``, table info ``6``) of a one-input net."""
-    points, n_first = grid(lower, upper, extrapolate, stride0, stride1)
+    points, n_first, n_below = grid(lower, upper, extrapolate, stride0, stride1, two_sided)
     steps = np.diff(points)
     value, slope, curvature = _values_and_derivatives(net, torch.as_tensor(points, dtype=dtype).reshape(-1, 1))
     coefficients = quintic_coefficients(
         value.double().numpy(), slope.double().numpy(), curvature.double().numpy(), steps
     )  # nspline x 6 x M
     data = coefficients.transpose(0, 2, 1).reshape(len(steps), -1)  # interleaved [m * 6 + k]
-    first_end = points[n_first]
+    first_end = points[n_below + n_first]
     info = np.array([lower, first_end, points[-1], stride0, stride1, check_frequency], dtype=np.float64)
     return data, info
 
@@ -117,26 +135,35 @@ def radial_input_bounds(
 class EmbeddingTables(nn.Module):
     """The tables of several nets of one descriptor, evaluated by net index. TorchScript-compatible.
 
-    ``coefficients``: all tables stacked, rows x 6 x M; net k owns rows ``offsets[k] .. offsets[k] + rows[k]``.
-    No nets (empty lists): an uncompressed descriptor's placeholder.
+    ``coefficients``: all tables stacked, rows x 6 x M; net k owns rows ``offsets[k] .. offsets[k] + rows[k]``:
+    ``n_below[k]`` intervals of stride1 from ``bottom[k]`` (two-sided tables only), ``n_first[k]`` of stride0
+    from lower, then stride1 from upper. No nets (empty lists): an uncompressed descriptor's placeholder.
     """
 
     rows: List[int]  # table rows (intervals) of each net
     offsets: List[int]  # first row of each net in ``coefficients``
     info: List[List[float]]  # DeePMD-kit's table info of each net
     n_first: List[int]  # first-table intervals of each net
+    n_below: List[int]  # intervals below lower of each net (0 unless two-sided)
+    bottom: List[float]  # first grid point of each net (lower unless two-sided)
 
-    def __init__(self, data: List[np.ndarray], info: List[np.ndarray], width: int, dtype: torch.dtype):
+    def __init__(
+        self, data: List[np.ndarray], info: List[np.ndarray], width: int, dtype: torch.dtype, two_sided: bool = False
+    ):
         super().__init__()
         blocks = [np.asarray(d, dtype=np.float64).reshape(d.shape[0], width, 6).transpose(0, 2, 1) for d in data]
         table = np.concatenate(blocks) if blocks else np.zeros((0, 6, width))
         # not in state_dict: checkpoints and uncompressed models do not carry tables
         self.register_buffer("coefficients", torch.as_tensor(table).to(dtype).contiguous(), persistent=False)
         self.width = width
+        self.two_sided = two_sided
         self.rows = [int(d.shape[0]) for d in data]
         self.offsets = [int(x) for x in np.cumsum([0] + self.rows[:-1])]
         self.info = [[float(v) for v in i] for i in info]
         self.n_first = [int(round((i[1] - i[0]) / i[3])) for i in self.info]  # first table's width / stride0
+        below = [table_bottom(i[0], i[2], i[4], two_sided) for i in self.info]
+        self.bottom = [float(b) for b, _ in below]
+        self.n_below = [int(n) for _, n in below]
         self.check_frequency = int(self.info[0][5]) if self.info else -1
         self.calls = 0
 
@@ -157,11 +184,16 @@ class EmbeddingTables(nn.Module):
         """
         lower, upper, top, stride0, stride1 = self.info[k][0], self.info[k][1], self.info[k][2], self.info[k][3], \
             self.info[k][4]
-        n_first = self.n_first[k]
-        inside = x.clamp(lower, top)
-        position = torch.where(inside < upper, (inside - lower) / stride0, n_first + (inside - upper) / stride1)
-        row = position.detach().floor().clamp(0, self.rows[k] - 1)
-        start = torch.where(row < n_first, lower + row * stride0, upper + (row - n_first) * stride1)
+        bottom, n_below, n_first = self.bottom[k], self.n_below[k], self.n_first[k]
+        inside = x.clamp(bottom, top).detach()
+        below = ((inside - bottom) / stride1).floor().clamp(max=max(n_below - 1, 0))
+        first = n_below + ((inside - lower) / stride0).floor()
+        second = (n_below + n_first) + ((inside - upper) / stride1).floor()
+        position = torch.where(inside < lower, below, torch.where(inside < upper, first, second))
+        row = position.clamp(0, self.rows[k] - 1)
+        start = torch.where(row < n_below, bottom + row * stride1, torch.where(
+            row < n_below + n_first, lower + (row - n_below) * stride0, upper + (row - n_below - n_first) * stride1))
+        inside = x.clamp(bottom, top)
         t = inside - start
         beyond = x - inside
         t2 = t * t
@@ -181,9 +213,9 @@ class EmbeddingTables(nn.Module):
         self.calls += 1
         if self.calls % self.check_frequency == 0 and x.numel() > 0:
             low, high = float(x.min()), float(x.max())
-            if low < self.info[k][0] or high > self.info[k][2]:
+            if low < self.bottom[k] or high > self.info[k][2]:
                 warnings.warn(f"compressed embedding net {k}: input range [{low}, {high}] leaves the table "
-                              f"[{self.info[k][0]}, {self.info[k][2]}]; it is continued linearly")
+                              f"[{self.bottom[k]}, {self.info[k][2]}]; it is continued linearly")
 
     def forward(self, k: int, x: torch.Tensor) -> torch.Tensor:
         """G_k(x): x of any shape -> x.shape + (M,).

@@ -8,16 +8,19 @@ If it cannot be built, or ``DEEPPOT_TABLE_KERNEL=0``, compressed models use the 
 to round-off, slower); a compressed file written with the kernel needs it wherever it is loaded.
 """
 
+import logging
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from deeppot.nn.tabulate import EmbeddingTables
+from deeppot.nn.tabulate import EmbeddingTables, NetFunction, tabulate_net
+
+log = logging.getLogger("deeppot")
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "tabulate_contract.cpp"
 NAME = "deeppot_tabulate"
@@ -93,12 +96,31 @@ class FusedEmbeddingTables(EmbeddingTables):
             self._check_range(k, x)
         info = self.info[k]
         return torch.ops.deeppot.tabulate_contract(
-            self.coefficients, x, env, info[0], info[1], info[2], info[3], info[4], self.n_first[k], self.offsets[k],
-            self.rows[k],
+            self.coefficients, x, env, self.bottom[k], info[0], info[1], info[2], info[3], info[4], self.n_below[k],
+            self.n_first[k], self.offsets[k], self.rows[k],
         )
 
 
-def embedding_tables(data: List[np.ndarray], info: List[np.ndarray], width: int, dtype: torch.dtype) -> EmbeddingTables:
+def embedding_tables(
+    data: List[np.ndarray], info: List[np.ndarray], width: int, dtype: torch.dtype, two_sided: bool = False
+) -> EmbeddingTables:
     """Tables evaluated by the C++ kernel when it is available, else by torch operations."""
     cls = FusedEmbeddingTables if kernel_available() else EmbeddingTables
-    return cls(data, info, width, dtype)
+    return cls(data, info, width, dtype, two_sided)
+
+
+def tabulate_nets(
+    nets: Sequence[NetFunction], bounds: Sequence[Tuple[float, float]], extrapolate: float, stride0: float,
+    stride1: float, check_frequency: int, width: int, dtype: torch.dtype, two_sided: bool = False,
+) -> EmbeddingTables:
+    """The tables of one-input nets (each N x 1 -> N x ``width``), net k on ``bounds[k]`` = (lower, upper) with
+    stride0, then to ``extrapolate * upper`` (and, two-sided, from ``-max``) with stride1 (spec section 6)."""
+    data, info = [], []
+    for k, (net, (lower, upper)) in enumerate(zip(nets, bounds)):
+        log.info("tabulating embedding net %d on [%g, %g] (stride %g), then to %g (stride %g)%s",
+                 k, lower, upper, stride0, extrapolate * upper, stride1, ", both sides" if two_sided else "")
+        table, table_info = tabulate_net(net, lower, upper, extrapolate, stride0, stride1, check_frequency, dtype,
+                                         two_sided)
+        data.append(table)
+        info.append(table_info)
+    return embedding_tables(data, info, width, dtype, two_sided)

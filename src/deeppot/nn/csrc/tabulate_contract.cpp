@@ -17,21 +17,31 @@
 
 namespace {
 
+// Grid: n_below intervals of stride1 from bottom (two-sided tables), n_first of stride0 from lower, then stride1
+// from upper to top; rows row_offset .. row_offset + nrows of the table.
 struct TableInfo {
-  double lower, upper, top, stride0, stride1;
-  int64_t n_first, row_offset, nrows;
+  double bottom, lower, upper, top, stride0, stride1;
+  int64_t n_below, n_first, row_offset, nrows;
 };
 
 // table row of x and the polynomial basis q (value) and dq (derivative wrt x); see EmbeddingTables._locate
 template <typename T>
 inline int64_t locate(const TableInfo& info, T x, T q[6], T dq[6]) {
-  const T inside = std::min(std::max(x, static_cast<T>(info.lower)), static_cast<T>(info.top));
-  double position = inside < info.upper ? (inside - info.lower) / info.stride0
-                                        : info.n_first + (inside - info.upper) / info.stride1;
-  int64_t row = static_cast<int64_t>(std::floor(position));
+  const T inside = std::min(std::max(x, static_cast<T>(info.bottom)), static_cast<T>(info.top));
+  int64_t row;
+  if (inside < info.lower) {
+    row = std::min(static_cast<int64_t>(std::floor((inside - info.bottom) / info.stride1)),
+                   std::max(info.n_below - 1, int64_t(0)));
+  } else if (inside < info.upper) {
+    row = info.n_below + static_cast<int64_t>(std::floor((inside - info.lower) / info.stride0));
+  } else {
+    row = info.n_below + info.n_first + static_cast<int64_t>(std::floor((inside - info.upper) / info.stride1));
+  }
   row = std::min(std::max(row, int64_t(0)), info.nrows - 1);
-  const T start = row < info.n_first ? static_cast<T>(info.lower + row * info.stride0)
-                                     : static_cast<T>(info.upper + (row - info.n_first) * info.stride1);
+  const T start = row < info.n_below ? static_cast<T>(info.bottom + row * info.stride1)
+                  : row < info.n_below + info.n_first
+                      ? static_cast<T>(info.lower + (row - info.n_below) * info.stride0)
+                      : static_cast<T>(info.upper + (row - info.n_below - info.n_first) * info.stride1);
   const T t = inside - start;
   const T beyond = x - inside;
   T power[6];
@@ -162,9 +172,9 @@ void contract_backward_any(const at::Tensor& table, const at::Tensor& x, const a
   }
 }
 
-TableInfo make_info(double lower, double upper, double top, double stride0, double stride1, int64_t n_first,
-                    int64_t row_offset, int64_t nrows) {
-  return TableInfo{lower, upper, top, stride0, stride1, n_first, row_offset, nrows};
+TableInfo make_info(double bottom, double lower, double upper, double top, double stride0, double stride1,
+                    int64_t n_below, int64_t n_first, int64_t row_offset, int64_t nrows) {
+  return TableInfo{bottom, lower, upper, top, stride0, stride1, n_below, n_first, row_offset, nrows};
 }
 
 void check_inputs(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env) {
@@ -177,13 +187,13 @@ void check_inputs(const at::Tensor& table, const at::Tensor& x, const at::Tensor
 }
 
 // ---------------------------------------------------------------- CPU kernels (below autograd)
-at::Tensor forward_cpu(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, double lower,
-                       double upper, double top, double stride0, double stride1, int64_t n_first, int64_t row_offset,
-                       int64_t nrows) {
+at::Tensor forward_cpu(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, double bottom,
+                       double lower, double upper, double top, double stride0, double stride1, int64_t n_below,
+                       int64_t n_first, int64_t row_offset, int64_t nrows) {
   check_inputs(table, x, env);
   at::Tensor tab = table.contiguous(), xc = x.contiguous(), ec = env.contiguous();
   at::Tensor out = at::empty({x.size(0), env.size(2), table.size(2)}, table.options());
-  const TableInfo info = make_info(lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+  const TableInfo info = make_info(bottom, lower, upper, top, stride0, stride1, n_below, n_first, row_offset, nrows);
   AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "tabulate_contract", [&] {
     if (ec.size(2) == 1) {
       contract_forward<scalar_t, 1>(tab, xc, ec, info, out);
@@ -195,13 +205,13 @@ at::Tensor forward_cpu(const at::Tensor& table, const at::Tensor& x, const at::T
 }
 
 std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad, const at::Tensor& table, const at::Tensor& x,
-                                                const at::Tensor& env, double lower, double upper, double top,
-                                                double stride0, double stride1, int64_t n_first, int64_t row_offset,
-                                                int64_t nrows) {
+                                                const at::Tensor& env, double bottom, double lower, double upper,
+                                                double top, double stride0, double stride1, int64_t n_below,
+                                                int64_t n_first, int64_t row_offset, int64_t nrows) {
   check_inputs(table, x, env);
   at::Tensor tab = table.contiguous(), xc = x.contiguous(), ec = env.contiguous(), gc = grad.contiguous();
   at::Tensor grad_x = at::empty_like(xc), grad_env = at::empty_like(ec);
-  const TableInfo info = make_info(lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+  const TableInfo info = make_info(bottom, lower, upper, top, stride0, stride1, n_below, n_first, row_offset, nrows);
   AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "tabulate_contract_backward", [&] {
     contract_backward_any<scalar_t>(tab, xc, ec, gc, info, grad_x, grad_env);
   });
@@ -212,13 +222,16 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad, const at
 class TabulateContract : public torch::autograd::Function<TabulateContract> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& table, const at::Tensor& x,
-                            const at::Tensor& env, double lower, double upper, double top, double stride0,
-                            double stride1, int64_t n_first, int64_t row_offset, int64_t nrows) {
+                            const at::Tensor& env, double bottom, double lower, double upper, double top,
+                            double stride0, double stride1, int64_t n_below, int64_t n_first, int64_t row_offset,
+                            int64_t nrows) {
     at::AutoDispatchBelowADInplaceOrView guard;
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("deeppot::tabulate_contract", "")
                          .typed<decltype(forward_cpu)>();
     ctx->save_for_backward({table, x, env});
+    ctx->saved_data["bottom"] = bottom;
+    ctx->saved_data["n_below"] = n_below;
     ctx->saved_data["lower"] = lower;
     ctx->saved_data["upper"] = upper;
     ctx->saved_data["top"] = top;
@@ -227,7 +240,7 @@ class TabulateContract : public torch::autograd::Function<TabulateContract> {
     ctx->saved_data["n_first"] = n_first;
     ctx->saved_data["row_offset"] = row_offset;
     ctx->saved_data["nrows"] = nrows;
-    return op.call(table, x, env, lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+    return op.call(table, x, env, bottom, lower, upper, top, stride0, stride1, n_below, n_first, row_offset, nrows);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -240,17 +253,20 @@ class TabulateContract : public torch::autograd::Function<TabulateContract> {
     auto saved = ctx->get_saved_variables();
     auto d = [&](const char* key) { return ctx->saved_data[key].toDouble(); };
     auto i = [&](const char* key) { return ctx->saved_data[key].toInt(); };
-    auto result = op.call(grads[0], saved[0], saved[1], saved[2], d("lower"), d("upper"), d("top"), d("stride0"),
-                          d("stride1"), i("n_first"), i("row_offset"), i("nrows"));
-    return {at::Tensor(), std::get<0>(result), std::get<1>(result), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    auto result = op.call(grads[0], saved[0], saved[1], saved[2], d("bottom"), d("lower"), d("upper"), d("top"),
+                          d("stride0"), d("stride1"), i("n_below"), i("n_first"), i("row_offset"), i("nrows"));
+    torch::autograd::variable_list out(14);  // table, x, env, then the 11 scalars (no gradient)
+    out[1] = std::get<0>(result);
+    out[2] = std::get<1>(result);
+    return out;
   }
 };
 
-at::Tensor forward_autograd(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, double lower,
-                            double upper, double top, double stride0, double stride1, int64_t n_first,
-                            int64_t row_offset, int64_t nrows) {
-  return TabulateContract::apply(table, x, env, lower, upper, top, stride0, stride1, n_first, row_offset, nrows);
+at::Tensor forward_autograd(const at::Tensor& table, const at::Tensor& x, const at::Tensor& env, double bottom,
+                            double lower, double upper, double top, double stride0, double stride1, int64_t n_below,
+                            int64_t n_first, int64_t row_offset, int64_t nrows) {
+  return TabulateContract::apply(table, x, env, bottom, lower, upper, top, stride0, stride1, n_below, n_first,
+                                 row_offset, nrows);
 }
 
 }  // namespace
@@ -259,11 +275,12 @@ at::Tensor forward_autograd(const at::Tensor& table, const at::Tensor& x, const 
 // registered in Python (deeppot/nn/tabulate_kernel.py).
 TORCH_LIBRARY(deeppot, m) {
   m.def(
-      "tabulate_contract(Tensor table, Tensor x, Tensor env, float lower, float upper, float top, float stride0, "
-      "float stride1, int n_first, int row_offset, int nrows) -> Tensor");
+      "tabulate_contract(Tensor table, Tensor x, Tensor env, float bottom, float lower, float upper, float top, "
+      "float stride0, float stride1, int n_below, int n_first, int row_offset, int nrows) -> Tensor");
   m.def(
-      "tabulate_contract_backward(Tensor grad, Tensor table, Tensor x, Tensor env, float lower, float upper, "
-      "float top, float stride0, float stride1, int n_first, int row_offset, int nrows) -> (Tensor, Tensor)");
+      "tabulate_contract_backward(Tensor grad, Tensor table, Tensor x, Tensor env, float bottom, float lower, "
+      "float upper, float top, float stride0, float stride1, int n_below, int n_first, int row_offset, int nrows) "
+      "-> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(deeppot, CPU, m) {
