@@ -1,4 +1,5 @@
-"""Energy fitting net (spec section 3.10): one FittingNet per center type, atomic energies in eV.
+"""Energy fitting net (spec section 3.10): one FittingNet per center type (one shared by all types with
+``mixed_types``, as for mixed-type descriptors such as se_atten), atomic energies in eV.
 
 Input of atom i: ``[D_i, (fparam - fparam_avg) * fparam_inv_std, (aparam_i - aparam_avg) * aparam_inv_std]``.
 Output: ``E_i = net_{t_i}(x_i) + bias_atom_e[t_i]``.
@@ -28,9 +29,11 @@ class EnergyFitting(nn.Module):
         trainable: Optional[List[bool]] = None,
         rcond: Optional[float] = None,
         seed: Optional[int] = None,
+        mixed_types: bool = False,
     ):
         super().__init__()
         self.ntypes = ntypes
+        self.mixed_types = bool(mixed_types)
         self.dim_descrpt = dim_descrpt
         self.neuron = list(neuron)
         self.resnet_dt = resnet_dt
@@ -44,7 +47,7 @@ class EnergyFitting(nn.Module):
         in_dim = dim_descrpt + numb_fparam + numb_aparam
         self.nets = nn.ModuleList(
             FittingNet(in_dim, 1, self.neuron, activation_function, resnet_dt, self.dtype, generator, self.trainable)
-            for _ in range(ntypes)
+            for _ in range(1 if self.mixed_types else ntypes)
         )
         self.register_buffer("bias_atom_e", torch.zeros(ntypes, 1, dtype=self.dtype))
         self.register_buffer("fparam_avg", torch.zeros(numb_fparam, dtype=self.dtype))
@@ -75,6 +78,8 @@ class EnergyFitting(nn.Module):
             parts.append((ap - self.aparam_avg) * self.aparam_inv_std)
         x = torch.cat(parts, dim=-1).reshape(nf * nloc, -1)
         flat_type = atype.reshape(-1)
+        if self.mixed_types:
+            return (self.nets[0](x).squeeze(-1) + self.bias_atom_e[flat_type, 0]).reshape(nf, nloc)
         energy = torch.zeros(nf * nloc, dtype=self.dtype, device=x.device)
         for t, net in enumerate(self.nets):
             rows = torch.nonzero(flat_type == t).squeeze(-1)
@@ -102,9 +107,10 @@ class EnergyFitting(nn.Module):
             "rcond": self.rcond,
             "activation_function": self.activation_function,
             "precision": precision_name(self.dtype),
-            "mixed_types": False,
+            "mixed_types": self.mixed_types,
             "exclude_types": [],
-            "nets": NetworkCollection.serialize(list(self.nets), 1, self.ntypes, "fitting_network"),
+            "nets": NetworkCollection.serialize(list(self.nets), 0 if self.mixed_types else 1, self.ntypes,
+                                                "fitting_network"),
             "@variables": {
                 "bias_atom_e": arr(self.bias_atom_e),
                 "case_embd": None,
@@ -125,8 +131,6 @@ class EnergyFitting(nn.Module):
 
     @classmethod
     def deserialize(cls, data: dict) -> "EnergyFitting":
-        if data.get("mixed_types", False):
-            raise ValueError("mixed-type energy fitting is not supported yet")
         if data.get("dim_case_embd", 0) or data.get("atom_ener"):
             raise ValueError("case embeddings and atom_ener are not supported yet")
         trainable = data.get("trainable", True)
@@ -141,6 +145,7 @@ class EnergyFitting(nn.Module):
             precision=data["precision"],
             trainable=trainable if isinstance(trainable, list) else None,
             rcond=data.get("rcond"),
+            mixed_types=data.get("mixed_types", False),
         )
         fitting.nets = nn.ModuleList(NetworkCollection.deserialize(data["nets"], fitting.dtype))
         variables = data["@variables"]

@@ -1,5 +1,7 @@
 """Smooth switch and environment matrix of DeepPot-SE (spec section 3.3)."""
 
+from typing import Tuple
+
 import torch
 
 
@@ -20,11 +22,24 @@ def environment_matrix(
     rij: nf x nloc x nnei x 3, neighbor minus center (Angstrom). nei_mask: nf x nloc x nnei bool,
     False for padded slots, whose rows are 0. Returns nf x nloc x nnei x 4 (1/Angstrom).
     """
-    # padded slots get a dummy vector beyond rcut so that no 1/0 enters the graph
+    rij, r, weight = _masked_weight(rij, nei_mask, rcut_smth, rcut)
+    inv_r = 1.0 / (r + protection)
+    return torch.cat([weight * inv_r, weight * rij * (inv_r * inv_r)], dim=-1)
+
+
+def switch_weight(rij: torch.Tensor, nei_mask: torch.Tensor, rcut_smth: float, rcut: float) -> torch.Tensor:
+    """The switch ``w(r)`` of each slot, 0 for padded slots: nf x nloc x nnei x 1 (rij, nei_mask as above)."""
+    return _masked_weight(rij, nei_mask, rcut_smth, rcut)[2]
+
+
+def _masked_weight(
+    rij: torch.Tensor, nei_mask: torch.Tensor, rcut_smth: float, rcut: float
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rij with padded slots replaced, r, w(r) masked): padded slots get a dummy vector beyond rcut so that
+    no 1/0 enters the graph."""
     dummy = torch.zeros_like(rij)
     dummy[..., 0] = rcut + 1.0
     rij = torch.where(nei_mask.unsqueeze(-1), rij, dummy)
     r = torch.linalg.vector_norm(rij, dim=-1, keepdim=True)
     weight = smooth_weight(r, rcut_smth, rcut) * nei_mask.unsqueeze(-1).to(rij.dtype)
-    inv_r = 1.0 / (r + protection)
-    return torch.cat([weight * inv_r, weight * rij * (inv_r * inv_r)], dim=-1)
+    return rij, r, weight
