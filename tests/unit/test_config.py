@@ -381,17 +381,105 @@ def test_resolve_sel_auto_rounds_up_to_multiple_of_four() -> None:
     desc = validate_input(raw).model.descriptor
     assert desc.sel_is_auto
     # int(38*1.1)=41 -> 44; int(72*1.1)=79 -> 80
-    assert desc.resolve_sel([38, 72]) == [44, 80]
+    assert desc.sel_from_counts([38, 72]) == [44, 80]
+    assert desc.resolve_sel(lambda rcut: [38, 72]).sel == [44, 80]
+    with pytest.raises(ValueError, match="not resolved"):
+        desc.resolved_sel
 
 
 def test_resolve_sel_auto_with_factor_and_explicit_list() -> None:
     raw = water()
     raw["model"]["descriptor"]["sel"] = "auto:1.5"
     desc = validate_input(raw).model.descriptor
-    assert desc.resolve_sel([10, 3]) == [16, 4]
+    assert desc.sel_from_counts([10, 3]) == [16, 4]
     explicit = validate_input(water()).model.descriptor
     assert not explicit.sel_is_auto
-    assert explicit.resolve_sel([1, 1]) == [46, 92]
+    assert explicit.sel_from_counts([1, 1]) == [46, 92]
+    assert explicit.resolve_sel(lambda rcut: [1, 1]).resolved_sel == [46, 92]
+
+
+HYBRID = {"type": "hybrid", "list": [
+    {"type": "se_a", "sel": "auto", "rcut": 4.0, "rcut_smth": 0.5, "neuron": [10, 20, 40], "axis_neuron": 4},
+    {"type": "se_r", "sel": "auto:1.5", "rcut": 6.0, "rcut_smth": 0.5, "neuron": [5, 10, 20], "_comment": "x"},
+]}
+
+
+def hybrid_water(**changes: Any) -> dict[str, Any]:
+    raw = water()
+    raw["model"]["descriptor"] = copy.deepcopy(HYBRID)
+    raw["model"].update(changes)
+    return raw
+
+
+def test_hybrid_members_resolve_sel_at_their_own_rcut() -> None:
+    model = validate_input(hybrid_water()).model
+    assert [m.type for m in model.descriptor.list] == ["se_e2_a", "se_e2_r"]  # aliases resolved per member
+    searched = []
+
+    def stat(rcut: float) -> list[int]:
+        searched.append(rcut)
+        return {4.0: [10, 20], 6.0: [38, 72]}[rcut]
+
+    resolved = model.resolve_sel(stat)
+    assert sorted(searched) == [4.0, 6.0]
+    assert [m.sel for m in resolved.descriptor.list] == [[12, 24], [60, 108]]
+    assert [path for path, _ in resolved.descriptor.leaf_sections()] == [("descriptor", "list", 0),
+                                                                         ("descriptor", "list", 1)]
+    dumped = resolved.model_dump(mode="json")
+    assert dumped["descriptor"]["list"][1]["sel"] == [60, 108] and "_comment" not in dumped["descriptor"]["list"][1]
+    assert model.descriptor.list[0].sel == "auto"  # the input section is left as it was
+    # what a checkpoint holds validates again, and its sel is taken over where input.json says "auto"
+    again = type(model).model_validate(dumped)
+    assert again.model_dump(mode="json") == dumped
+    assert model.resolve_sel(lambda rcut: pytest.fail("no search needed"), dumped) == resolved
+
+
+def test_resolve_sel_from_a_checkpoint_of_another_descriptor_searches() -> None:
+    model = validate_input(hybrid_water()).model
+    previous = validate_input(water()).model.model_dump(mode="json")  # se_e2_a with sel [46, 92]
+    resolved = model.resolve_sel(lambda rcut: [1, 1], previous)
+    assert [m.sel for m in resolved.descriptor.list] == [[4, 4], [4, 4]]
+
+
+HYBRID_ERRORS = [
+    ("list/1/rcut", -1, "input.json: model/descriptor/list/1/rcut: must be greater than 0.0, got -1"),
+    ("list/0/rcut_smth", 5.0, "input.json: model/descriptor/list/0/rcut_smth: 5.0 must be smaller than rcut (4.0)"),
+    ("list/1/sel", [1, 2, 3], "input.json: model/descriptor/list/1/sel: has 3 entries but model/type_map has 2 types"),
+    ("list/0/exclude_types", [[0, 2]], "input.json: model/descriptor/list/0/exclude_types/0: type index 2 is out of range"),
+    ("list/0/neuronn", [1], "input.json: model/descriptor/list/0/neuronn: unknown key; did you mean 'neuron'?"),
+    ("list/1/type", "se_e3x", "input.json: model/descriptor/list/1/type: unknown descriptor type 'se_e3x'; did you mean"),
+    ("list/1", {"type": "hybrid", "list": []},
+     "input.json: model/descriptor/list/1/type: a hybrid descriptor cannot hold another hybrid; list its members"),
+    ("list", [], "input.json: model/descriptor/list: is empty; list at least one descriptor"),
+    ("rcut", 6.0, "input.json: model/descriptor/rcut: unknown key; remove it"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), HYBRID_ERRORS, ids=[c[0] for c in HYBRID_ERRORS])
+def test_hybrid_errors_name_the_member_path(path: str, value: Any, expected: str) -> None:
+    raw = hybrid_water()
+    node: Any = raw["model"]["descriptor"]
+    *parents, last = path.split("/")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[int(last) if isinstance(node, list) else last] = value
+    msg = error_of(raw)
+    assert expected in msg
+    assert len(msg.strip().splitlines()) == 1, msg  # one problem, no follow-on noise
+
+
+def test_type_embedding_section() -> None:
+    raw = water()
+    raw["model"]["type_embedding"] = {"neuron": [2, 4, 8], "resnet_dt": False, "seed": 1, "_comment": "x"}
+    section = validate_input(raw).model.type_embedding
+    assert section.neuron == [2, 4, 8] and section.activation_function == "tanh" and not section.use_tebd_bias
+    assert validate_input(water()).model.type_embedding is None
+    assert "input.json: model/type_embedding: is used with descriptor se_e2_a only, not with 'hybrid'" in error_of(
+        hybrid_water(type_embedding={}))
+    raw["model"]["type_embedding"] = {"padding": True}
+    assert "input.json: model/type_embedding/padding: unknown key" in error_of(raw)
+    raw["model"]["type_embedding"] = {"use_econf_tebd": True}
+    assert "input.json: model/type_embedding/use_econf_tebd: is not supported by deeppot yet" in error_of(raw)
 
 
 # ---- error messages -----------------------------------------------------------------

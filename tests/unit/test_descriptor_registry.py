@@ -17,8 +17,8 @@ from helpers import WATER, load_example
 
 
 def test_every_configurable_descriptor_is_implemented():
-    """Every input.json descriptor type has its class; hybrid so far loads from model dicts only."""
-    assert set(DESCRIPTORS.classes) == set(DESCRIPTOR_CONFIGS.classes) | {"hybrid"}
+    """Every input.json descriptor type has its class."""
+    assert set(DESCRIPTORS.classes) == set(DESCRIPTOR_CONFIGS.classes)
     for name, cls in DESCRIPTORS.classes.items():
         assert issubclass(cls, Descriptor) and cls.type_name == name
 
@@ -50,7 +50,7 @@ def water_input(descriptor: dict) -> dict:
 def test_config_alias_builds_se_e3(alias):
     config = validate_input(water_input({"type": alias}))
     assert config.model.descriptor.type == "se_e3"
-    model = build_model(config.model, [46, 92])
+    model = build_model(config.model)
     assert isinstance(model.descriptor, DescriptorSeT) and model.fitting.dim_descrpt == 8
     assert model.serialize()["descriptor"]["type"] == "se_e3"
 
@@ -64,7 +64,7 @@ def test_config_refuses_keys_a_descriptor_does_not_have():
 
 def test_unknown_type_in_a_model_dict():
     config = validate_input(water_input({"type": "se_e2_r"}))
-    data = build_model(config.model, [46, 92]).serialize()
+    data = build_model(config.model).serialize()
     assert data["descriptor"]["type"] == "se_r"  # DeePMD-kit writes the alias
     data["descriptor"]["type"] = "se_rr"
     with pytest.raises(ValueError, match="did you mean 'se_e2_r'"):
@@ -73,7 +73,7 @@ def test_unknown_type_in_a_model_dict():
 
 @pytest.mark.parametrize("descriptor", ["se_e2_r", "se_e3"])
 def test_compress_refuses_descriptors_without_tables(descriptor):
-    model = build_model(validate_input(water_input({"type": descriptor})).model, [46, 92])
+    model = build_model(validate_input(water_input({"type": descriptor})).model)
     with pytest.raises(ModelFileError, match="cannot be compressed"):
         compress_model(model, 0.9)
 
@@ -86,7 +86,7 @@ def test_radial_statistics_equal_the_radial_column_of_se_e2_a():
     batches = [{"coord": coord, "box": box, "atype": atype}]
     models = {}
     for name in ("se_e2_a", "se_e2_r"):
-        models[name] = build_model(validate_input(water_input({"type": name})).model, [46, 92])
+        models[name] = build_model(validate_input(water_input({"type": name})).model)
         compute_descriptor_statistics(models[name], batches, 0.01)
     radial, full = models["se_e2_r"].descriptor, models["se_e2_a"].descriptor
     assert radial.davg.shape == (2, 138, 1) and full.davg.shape == (2, 138, 4)

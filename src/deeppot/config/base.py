@@ -52,7 +52,8 @@ class TypeRegistry:
 
     ``what`` names the section in messages (e.g. "descriptor"); ``default`` is the
     type used when the key is absent (``None``: the key is required);
-    ``unsupported`` lists DeePMD-kit types that deeppot knows but does not implement.
+    ``unsupported`` lists DeePMD-kit types that deeppot knows but does not implement; ``refused`` maps a type
+    that is not allowed here to the reason why.
     """
 
     what: str
@@ -60,6 +61,7 @@ class TypeRegistry:
     aliases: dict[str, str] = field(default_factory=dict)
     default: str | None = None
     unsupported: tuple[str, ...] = ()
+    refused: dict[str, str] = field(default_factory=dict)
 
     def supported(self) -> str:
         """Human-readable list of accepted types with their aliases."""
@@ -76,6 +78,8 @@ class TypeRegistry:
         if not isinstance(name, str):
             raise ValueError(f"expected a string, got {show(name)}; {self.supported()}")
         canonical = self.aliases.get(name, name)
+        if canonical in self.refused:
+            raise ValueError(self.refused[canonical])
         if canonical in self.classes:
             return canonical, self.classes[canonical]
         if name in self.unsupported:
@@ -122,6 +126,8 @@ def _clean_child(
     skipped: set[Path],
 ) -> Any:
     if isinstance(child, TypeRegistry):
+        if isinstance(value, list):  # a list of typed sections (a hybrid descriptor's "list")
+            return [_clean_child(child, item, path + (i,), problems, skipped) for i, item in enumerate(value)]
         if not isinstance(value, dict):
             return value  # reported by pydantic as a type error
         if "type" not in value and child.default is None:

@@ -1,12 +1,18 @@
-"""The ``model`` section: type map, descriptor and fitting network.
+"""The ``model`` section: type map, descriptor (or a ``hybrid`` list of them), optional type embedding, fitting net.
 
 Lengths are in Angstrom, energies in eV.
+
+Resolved section: ``sel`` may be "auto" in input.json; :meth:`ModelConfig.resolve_sel` returns the section with
+every "auto" replaced by numbers (in each hybrid member, each at its own rcut). That resolved section, dumped with
+``model_dump(mode="json")``, is what checkpoints (``model_params``), out.json and frozen files
+(``model_def_script``) hold, and what models are built and rebuilt from (:func:`deeppot.model.build.build_model`).
 """
 
 from __future__ import annotations
 
+import builtins
 import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Callable, ClassVar, Literal, Optional
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -53,6 +59,9 @@ def _sel_factor(sel: str) -> float | None:
 
 Sel = Annotated[list[int] | str, BeforeValidator(_check_sel)]
 
+NeighborStat = Callable[[float], list[int]]
+"""rcut (Angstrom) -> the largest number of neighbors of each type within rcut around any atom of the data."""
+
 
 class DescriptorConfig(Section):
     """Options shared by the type-blocked embedding descriptors ``se_e2_a``, ``se_e2_r`` and ``se_e3``."""
@@ -93,6 +102,9 @@ class DescriptorConfig(Section):
             )
         return self
 
+    TAKES_TYPE_EMBEDDING: ClassVar[bool] = False
+    """Whether the model-level ``type_embedding`` section applies to this descriptor."""
+
     @property
     def sel_is_auto(self) -> bool:
         """True when ``sel`` must be computed from neighbor statistics."""
@@ -103,7 +115,18 @@ class DescriptorConfig(Section):
         """Concrete dtype name of the embedding network ("default" becomes "float64")."""
         return resolve_precision(self.precision)
 
-    def resolve_sel(self, max_nbor: list[int]) -> list[int]:
+    @property
+    def resolved_sel(self) -> list[int]:
+        """The numeric sel of a resolved section (:meth:`resolve_sel`)."""
+        if isinstance(self.sel, str):
+            raise ValueError(f"sel '{self.sel}' is not resolved yet; resolve it from neighbor statistics first")
+        return list(self.sel)
+
+    def neighbor_counts(self, stat: NeighborStat) -> list[int]:
+        """The neighbor counts ``sel`` is compared with: per type within this descriptor's rcut."""
+        return [int(count) for count in stat(self.rcut)]
+
+    def sel_from_counts(self, max_nbor: list[int]) -> list[int]:
         """Per-type neighbor counts.
 
         For "auto"/"auto:<factor>", ``max_nbor[t]`` (the largest number of type-t
@@ -116,11 +139,36 @@ class DescriptorConfig(Section):
         assert factor is not None  # guaranteed by validation
         return [4 * math.ceil(int(count * factor) / 4) for count in max_nbor]
 
+    def resolve_sel(self, stat: NeighborStat, previous: Optional[dict] = None) -> DescriptorConfig:
+        """This section with a numeric sel: an explicit list stays; "auto" takes the sel of ``previous`` (the
+        resolved section of a checkpoint) when that is a descriptor of the same type, else it comes from the
+        neighbor statistics ``stat`` (:meth:`sel_from_counts` of :meth:`neighbor_counts`)."""
+        if isinstance(self.sel, list):
+            return self
+        if previous is not None and previous.get("type") == self.type and isinstance(previous.get("sel"), list):
+            return self.model_copy(update={"sel": list(previous["sel"])})
+        return self.model_copy(update={"sel": self.sel_from_counts(self.neighbor_counts(stat))})
+
+    def leaf_sections(self, path: Path = ("descriptor",)) -> list[tuple[Path, DescriptorConfig]]:
+        """(path in the model section, section) of each descriptor with its own rcut and sel: just this one."""
+        return [(path, self)]
+
+    def type_problems(self, ntypes: int) -> list[tuple[Path, str]]:
+        """Problems of type counts and indices against model/type_map, paths relative to this section."""
+        found: list[tuple[Path, str]] = []
+        if isinstance(self.sel, list) and len(self.sel) != ntypes:
+            found.append(
+                (("sel",), f"has {len(self.sel)} entries but model/type_map has {ntypes} types; give one per type")
+            )
+        return found + type_index_problems(self.exclude_types, ntypes, ("exclude_types",))
+
 
 class SeE2AConfig(DescriptorConfig):
     """DeepPot-SE descriptor with radial and angular information (``se_e2_a``, alias ``se_a``)."""
 
     ALIASES: ClassVar[dict[str, str]] = {"n_axis_neuron": "axis_neuron"}
+
+    TAKES_TYPE_EMBEDDING: ClassVar[bool] = True
 
     type: Literal["se_e2_a"] = "se_e2_a"
     """Descriptor type."""
@@ -147,16 +195,93 @@ class SeE3Config(DescriptorConfig):
     """Descriptor type."""
 
 
+MemberSections = SeE2AConfig | SeE2RConfig | SeE3Config
+"""The descriptor sections that can stand alone or be a member of a hybrid."""
+
+
+def _check_members(value: Any) -> Any:
+    if isinstance(value, list) and not value:
+        raise ValueError("is empty; list at least one descriptor, e.g. [{\"type\": \"se_e2_a\", ...}]")
+    return value
+
+
+class HybridConfig(Section):
+    """A list of descriptors, each with its own rcut and sel, their outputs concatenated in list order
+    (``hybrid``). One neighbor search at the largest rcut serves all of them."""
+
+    TAKES_TYPE_EMBEDDING: ClassVar[bool] = False
+
+    type: Literal["hybrid"] = "hybrid"
+    """Descriptor type."""
+    list: Annotated[
+        builtins.list[Annotated[MemberSections, Field(discriminator="type")]], BeforeValidator(_check_members)
+    ]
+    """The member descriptors (any type but hybrid), each a full descriptor section."""
+
+    def resolve_sel(self, stat: NeighborStat, previous: Optional[dict] = None) -> HybridConfig:
+        """Each member resolved at its own rcut (:meth:`DescriptorConfig.resolve_sel`); a member's "auto" takes
+        the sel of ``previous``'s member at the same place when ``previous`` is a hybrid of as many members."""
+        members = previous.get("list") if previous is not None and previous.get("type") == "hybrid" else None
+        if not isinstance(members, builtins.list) or len(members) != len(self.list):
+            members = [None] * len(self.list)
+        return self.model_copy(update={"list": [m.resolve_sel(stat, p) for m, p in zip(self.list, members)]})
+
+    def leaf_sections(self, path: Path = ("descriptor",)) -> builtins.list[tuple[Path, DescriptorConfig]]:
+        """(path, section) of each member."""
+        return [leaf for i, member in enumerate(self.list) for leaf in member.leaf_sections(path + ("list", i))]
+
+    def type_problems(self, ntypes: int) -> builtins.list[tuple[Path, str]]:
+        return [(("list", i) + rel, message) for i, member in enumerate(self.list)
+                for rel, message in member.type_problems(ntypes)]
+
+
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
-    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config},
+    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config, "hybrid": HybridConfig},
     aliases={"se_a": "se_e2_a", "se_r": "se_e2_r", "se_at": "se_e3", "se_a_3be": "se_e3", "se_t": "se_e3"},
     unsupported=(
         "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
-        "dpa2", "dpa3", "hybrid", "loc_frame", "se_a_mask", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
+        "dpa2", "dpa3", "loc_frame", "se_a_mask", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
     ),
 )
-"""Descriptor types accepted in ``model/descriptor/type``."""
+"""Descriptor types accepted in ``model/descriptor/type`` (and, but for hybrid, in a hybrid's ``list``)."""
+HybridConfig.VARIANTS = {
+    "list": TypeRegistry(
+        what="descriptor",
+        classes={name: cls for name, cls in DESCRIPTORS.classes.items() if cls is not HybridConfig},
+        aliases=DESCRIPTORS.aliases,
+        unsupported=DESCRIPTORS.unsupported,
+        refused={"hybrid": "a hybrid descriptor cannot hold another hybrid; list its members here directly"},
+    )
+}
+
+
+class TypeEmbeddingConfig(Section):
+    """The model-level type embedding (``model/type_embedding``, DeePMD-kit's TF semantics, with se_e2_a): a net
+    maps the one-hot type to a vector; one embedding net serves every (center, neighbor) type pair with the type
+    vectors appended to its input, and one fitting net serves every type with the center's vector appended."""
+
+    neuron: LayerSizes = [8]
+    """Widths of the type-embedding network layers; the last is the type vector's length."""
+    activation_function: Activation = "tanh"
+    """Activation function of the type-embedding network."""
+    resnet_dt: bool = False
+    """Use a trainable timestep in the type-embedding network's ResNet connections."""
+    precision: Precision = "default"
+    """Precision of the type-embedding network ("default" means float64)."""
+    trainable: bool = True
+    """Whether the type-embedding parameters are trained."""
+    seed: int | None = None
+    """Random seed for parameter initialization; ``None`` draws one."""
+    use_econf_tebd: bool = False
+    """Start from the elements' electronic configurations instead of one-hot types (not supported yet)."""
+    use_tebd_bias: bool = False
+    """Use a bias in the type-embedding layers."""
+
+    @property
+    def resolved_precision(self) -> str:
+        """Concrete dtype name of the network ("default" becomes "float64")."""
+        return resolve_precision(self.precision)
 
 
 def _check_trainable(value: Any) -> Any:
@@ -248,8 +373,10 @@ class ModelConfig(Section):
     """Model type; only "standard" is supported."""
     type_map: list[str]
     """Element name of each atom type; type index i in the data is ``type_map[i]``."""
-    descriptor: Annotated[SeE2AConfig | SeE2RConfig | SeE3Config, Field(discriminator="type")]
+    descriptor: Annotated[MemberSections | HybridConfig, Field(discriminator="type")]
     """The descriptor of the local atomic environment."""
+    type_embedding: TypeEmbeddingConfig | None = None
+    """Type embedding shared by all elements (with descriptor se_e2_a); ``None``: per-type networks."""
     fitting_net: EnerFittingConfig
     """The network mapping descriptors to atomic energies."""
     data_stat_nbatch: int = Field(10, gt=0)
@@ -273,16 +400,14 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _check_against_type_map(self) -> ModelConfig:
         ntypes = len(self.type_map)
-        found: list[tuple[Path, str]] = []
-        sel = self.descriptor.sel
-        if isinstance(sel, list) and len(sel) != ntypes:
-            found.append(
-                (
-                    ("descriptor", "sel"),
-                    f"has {len(sel)} entries but model/type_map has {ntypes} types; give one per type",
-                )
-            )
-        found += type_index_problems(self.descriptor.exclude_types, ntypes, ("descriptor", "exclude_types"))
+        found: list[tuple[Path, str]] = [
+            (("descriptor",) + rel, message) for rel, message in self.descriptor.type_problems(ntypes)
+        ]
+        if self.type_embedding is not None and not self.descriptor.TAKES_TYPE_EMBEDDING:
+            found.append((("type_embedding",), f"is used with descriptor se_e2_a only, not with "
+                          f"'{self.descriptor.type}'; remove model/type_embedding or use se_e2_a"))
+        if self.type_embedding is not None and self.type_embedding.use_econf_tebd:
+            found.append((("type_embedding", "use_econf_tebd"), "is not supported by deeppot yet; set it to false"))
         found += type_index_problems(self.pair_exclude_types, ntypes, ("pair_exclude_types",))
         found += type_index_problems(self.atom_exclude_types, ntypes, ("atom_exclude_types",))
         if len(self.fitting_net.atom_ener) > ntypes:
@@ -301,3 +426,9 @@ class ModelConfig(Section):
     def ntypes(self) -> int:
         """Number of atom types."""
         return len(self.type_map)
+
+    def resolve_sel(self, stat: NeighborStat, previous: Optional[dict] = None) -> ModelConfig:
+        """This section with every "auto" sel replaced by numbers (see the module docstring): from ``previous``
+        (a checkpoint's resolved model section) where it has them, else from the neighbor statistics ``stat``."""
+        previous_descriptor = previous.get("descriptor") if previous is not None else None
+        return self.model_copy(update={"descriptor": self.descriptor.resolve_sel(stat, previous_descriptor)})

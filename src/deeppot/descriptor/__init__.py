@@ -1,8 +1,7 @@
 """Descriptors, registered by DeePMD-kit type name (aliases and did-you-mean shared with the config layer).
 
 Adding a descriptor: one module here with a :class:`Descriptor` subclass, its entry in ``DESCRIPTORS`` and its
-config section in :mod:`deeppot.config.model` (same canonical name, same aliases). ``hybrid`` loads from
-model dicts but has no input.json section yet (its members' "auto" sel needs per-member neighbor statistics).
+config section in :mod:`deeppot.config.model` (same canonical name, same aliases).
 """
 
 from typing import Type

@@ -12,7 +12,8 @@ physics checks use only what is defined here:
 - ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type) samples
   (spec 3.4); the environment rows have ``env_width`` columns (4: [s, sx/r, sy/r, sz/r]; 1: [s]);
 - ``serialize()`` / ``deserialize(data)``: DeePMD-kit's descriptor dict (spec section 5);
-- ``from_config(config, ntypes, sel)``: build from the validated ``model/descriptor`` section.
+- ``from_config(config, ntypes, type_embedding)``: build from the validated, resolved ``model/descriptor``
+  section (config.model.ModelConfig.resolve_sel).
 Exclusions (``exclude_types``) zero the normalised rows of excluded (center, neighbor) type pairs.
 """
 
@@ -69,10 +70,14 @@ class Descriptor(nn.Module):
         self.register_buffer("block_ends", starts + torch.tensor(self.sel), persistent=False)  # one past its last
 
     @classmethod
-    def from_config(cls, config, ntypes: int, sel: List[int]) -> "Descriptor":
-        """Build from a validated ``model/descriptor`` section (its keys are the constructor's arguments)."""
+    def from_config(cls, config, ntypes: int, type_embedding=None) -> "Descriptor":
+        """Build from a validated, resolved ``model/descriptor`` section (its keys are the constructor's
+        arguments, its sel numbers); ``type_embedding`` is the model-level section, given only to descriptors
+        whose section takes it (``TAKES_TYPE_EMBEDDING``, checked by the config layer)."""
         options = config.model_dump(exclude={"type", "sel", "precision"})
-        return cls(ntypes=ntypes, sel=sel, precision=config.resolved_precision, **options)
+        if type_embedding is not None:
+            options["type_embedding"] = type_embedding
+        return cls(ntypes=ntypes, sel=config.resolved_sel, precision=config.resolved_precision, **options)
 
     @property
     def dim_out(self) -> int:

@@ -37,6 +37,13 @@ class DescriptorHybrid(Descriptor):
         self.cut_starts = [int(x) for x in np.concatenate([[0], np.cumsum(self.cut_sizes)[:-1]])]
         self.register_buffer("cut_slots", torch.from_numpy(np.concatenate(cuts)).long(), persistent=False)
 
+    @classmethod
+    def from_config(cls, config, ntypes: int, type_embedding=None) -> "DescriptorHybrid":
+        """Each member from its section of the resolved ``list`` (a hybrid takes no type embedding)."""
+        from deeppot.descriptor import descriptor_class  # the registry imports this module
+
+        return cls([descriptor_class(member.type).from_config(member, ntypes) for member in config.list])
+
     @property
     def dim_out(self) -> int:
         return sum(m.dim_out for m in self.members)

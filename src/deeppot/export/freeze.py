@@ -10,11 +10,10 @@ from deeppot.train.checkpoint import archive_kind, load_checkpoint
 
 
 def model_from_checkpoint(checkpoint_path: str) -> tuple:
-    """(EnergyModel with trained weights, its model section) from a checkpoint file or training folder."""
+    """(EnergyModel with trained weights, its resolved model section) from a checkpoint file or training folder."""
     state = load_checkpoint(checkpoint_path)
     params = state["model_params"]
-    config = ModelConfig.model_validate(params)
-    model: EnergyModel = build_model(config, list(params["descriptor"]["sel"]))
+    model: EnergyModel = build_model(ModelConfig.model_validate(params))
     model.load_state_dict(state["model"])
     model.min_nbor_dist = float(state.get("min_nbor_dist", -1.0))
     return model, params

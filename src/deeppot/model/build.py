@@ -1,6 +1,4 @@
-"""Build a model from the validated ``model`` section of input.json."""
-
-from typing import List
+"""Build a model from the validated, resolved ``model`` section of input.json."""
 
 from deeppot.config import ModelConfig
 from deeppot.descriptor import descriptor_class
@@ -9,8 +7,9 @@ from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
 
 
-def build_model(config: ModelConfig, sel: List[int]) -> EnergyModel:
-    """``sel`` is the resolved per-type neighbor count (an "auto" sel is resolved by the caller)."""
+def build_model(config: ModelConfig) -> EnergyModel:
+    """The model of a resolved model section (every sel a number: :meth:`ModelConfig.resolve_sel`), as
+    training makes it and checkpoints, out.json and frozen files hold it."""
     desc_cfg, fit_cfg = config.descriptor, config.fitting_net
     if fit_cfg.atom_ener or fit_cfg.dim_case_embd or fit_cfg.default_fparam is not None or fit_cfg.use_aparam_as_mask:
         raise ConfigError(
@@ -18,7 +17,7 @@ def build_model(config: ModelConfig, sel: List[int]) -> EnergyModel:
             "are not implemented yet; remove them"
         )
     ntypes = len(config.type_map)
-    descriptor = descriptor_class(desc_cfg.type).from_config(desc_cfg, ntypes, sel)
+    descriptor = descriptor_class(desc_cfg.type).from_config(desc_cfg, ntypes, config.type_embedding)
     nlayers = len(fit_cfg.neuron) + 1
     trainable = fit_cfg.trainable if isinstance(fit_cfg.trainable, list) else [fit_cfg.trainable] * nlayers
     fitting = EnergyFitting(

@@ -21,7 +21,6 @@ from deeppot import keys
 from deeppot.config import InputConfig
 from deeppot.data import BatchSampler, DeepmdSystem, batch_sizes, expand_systems, iter_frames, system_probabilities
 from deeppot.errors import ConfigError, TrainingDiverged
-from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.model.statistics import (
@@ -33,6 +32,7 @@ from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.eta import EtaClock
 from deeppot.train.lcurve import LcurveWriter
+from deeppot.train.sel import NeighborStatistics, resolve_model_section
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import EnergyLoss
@@ -136,10 +136,12 @@ class Trainer:
 
     def _prepare_model(self, checkpoint: Optional[Dict]) -> EnergyModel:
         mcfg = self.config.model
+        stat = NeighborStatistics(self.train_data.systems, len(mcfg.type_map))
+        previous = checkpoint["model_params"] if checkpoint is not None else None
+        self.model_config = resolve_model_section(mcfg, stat, previous)  # every sel a number
+        model = build_model(self.model_config)
         if checkpoint is not None:
-            sel = list(checkpoint["model_params"]["descriptor"]["sel"])
-            model = build_model(mcfg, sel)
-            differences = model_section_differences(checkpoint["model_params"], self.model_params_of(sel))
+            differences = model_section_differences(previous, self.model_params())
             try:
                 model.load_state_dict(checkpoint["model"])
             except RuntimeError:  # parameter shapes differ
@@ -154,16 +156,7 @@ class Trainer:
                             "input.json's settings):\n  %s", "\n  ".join(differences))
             model.min_nbor_dist = float(checkpoint.get("min_nbor_dist", -1.0))
             return model
-        dcfg = mcfg.descriptor
-        max_nbor, min_dist = neighbor_stat(self.train_data.systems, dcfg.rcut, len(mcfg.type_map))
-        sel = dcfg.resolve_sel([int(x) for x in max_nbor])
-        log.info("neighbor statistics: max_nbor_size %s, min_nbor_dist %.6f; sel %s", max_nbor.tolist(), min_dist, sel)
-        for t, (have, need) in enumerate(zip(sel, max_nbor)):
-            if need > have:
-                log.warning("sel[%d] = %d is smaller than the %d neighbors of type %s found in the data",
-                            t, have, need, mcfg.type_map[t])
-        model = build_model(mcfg, sel)
-        model.min_nbor_dist = min_dist
+        model.min_nbor_dist = stat.min_nbor_dist
         stat_batches = [
             batch
             for i, (system, bs) in enumerate(zip(self.train_data.systems, self.train_data.batch_sizes))
@@ -175,13 +168,8 @@ class Trainer:
         return model
 
     def model_params(self) -> Dict:
-        """The normalized model section with the resolved sel (as DeePMD-kit's out.json)."""
-        return self.model_params_of(self.model.sel)
-
-    def model_params_of(self, sel: List[int]) -> Dict:
-        params = self.config.model.model_dump(mode="json")
-        params["descriptor"]["sel"] = list(sel)
-        return params
+        """The resolved model section (every sel a number), as DeePMD-kit's out.json holds it."""
+        return self.model_config.model_dump(mode="json")
 
     def validate(self, lr: float) -> Optional[Dict[str, float]]:
         """Metrics over numb_btch validation batches, weighted by atoms per batch."""
@@ -281,8 +269,9 @@ def _format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-def model_section_differences(checkpoint: Dict, current: Dict, path: str = "model") -> List[str]:
-    """Lines ``model/<key>: checkpoint X, input.json Y`` for every leaf where two model sections differ."""
+def model_section_differences(checkpoint, current, path: str = "model") -> List[str]:
+    """Lines ``model/<key>: checkpoint X, input.json Y`` for every leaf where two model sections differ (lists of
+    sections, such as a hybrid's members, compared item by item when they have the same length)."""
     if isinstance(checkpoint, dict) and isinstance(current, dict):
         lines = []
         for key in sorted(set(checkpoint) | set(current)):
@@ -290,6 +279,10 @@ def model_section_differences(checkpoint: Dict, current: Dict, path: str = "mode
                 continue
             lines += model_section_differences(checkpoint.get(key), current.get(key), f"{path}/{key}")
         return lines
+    if (isinstance(checkpoint, list) and isinstance(current, list) and len(checkpoint) == len(current)
+            and any(isinstance(item, dict) for item in checkpoint)):
+        return [line for i, (a, b) in enumerate(zip(checkpoint, current))
+                for line in model_section_differences(a, b, f"{path}/{i}")]
     return [] if checkpoint == current else [f"{path}: checkpoint {checkpoint!r}, input.json {current!r}"]
 
 
