@@ -17,6 +17,15 @@ APARAM = "aparam"  # nf x N x numb_aparam
 
 LABELS = (ENERGY, FORCE, VIRIAL)
 
+# tensor labels (units of the data); files ``<name>.npy``, atomic ones also ``atomic_<...>.npy`` (spec section 4).
+# Model outputs keep DeePMD-kit's names: "dipole"/"polar" per atom, "global_dipole"/"global_polar" per frame.
+DIPOLE = "dipole"  # nf x 3
+ATOM_DIPOLE = "atom_dipole"  # nf x N x 3
+POLARIZABILITY = "polarizability"  # nf x 9, row-major 3 x 3
+ATOM_POLARIZABILITY = "atom_polarizability"  # nf x N x 9
+TENSOR_LABELS = {DIPOLE: (3, False), ATOM_DIPOLE: (3, True), POLARIZABILITY: (9, False), ATOM_POLARIZABILITY: (9, True)}
+"""label -> (components per frame or per atom, per atom?)"""
+
 
 def find_key(label: str) -> str:
     """Name of the 0/1 flag telling whether a batch carries ``label`` (DeePMD's ``find_*``)."""

@@ -561,7 +561,7 @@ ERROR_CASES = [
     ("model/fitting_net/neuronn", [1], "input.json: model/fitting_net/neuronn: unknown key; did you mean 'neuron'?"),
     ("model/fitting_net/n_neuronn", [1], "input.json: model/fitting_net/n_neuronn: unknown key; did you mean 'neuron'?"),
     ("trainig", {}, "input.json: trainig: unknown key; did you mean 'training'?"),
-    ("loss/type", "tensor", "input.json: loss/type: loss type 'tensor' is not supported by deeppot; only 'ener' is supported"),
+    ("loss/type", "dos", "input.json: loss/type: loss type 'dos' is not supported by deeppot; supported: 'ener', 'tensor'"),
     ("optimizer", {"type": "adam"}, "input.json: optimizer/type: unknown optimizer type 'adam'; did you mean 'Adam'?"),
     ("loss/loss_func", "rmse", "input.json: loss/loss_func: 'rmse' is not allowed; use one of 'mse' or 'mae'"),
     ("training/disp_freq", 0, "input.json: training/disp_freq: must be greater than 0, got 0"),

@@ -8,13 +8,15 @@ listing every problem found.
 from deeppot.config.base import ACTIVATIONS, PRECISIONS, TypeRegistry, resolve_precision
 from deeppot.config.learning_rate import ExpLearningRateConfig, LearningRateConfig
 from deeppot.config.loader import InputConfig, load_input, validate_input
-from deeppot.config.loss import EnerLossConfig, LossConfig
+from deeppot.config.loss import EnerLossConfig, LossConfig, TensorLossConfig
 from deeppot.config.model import (
     DESCRIPTORS,
     FITTINGS,
     DescriptorConfig,
+    DipoleFittingConfig,
     EnerFittingConfig,
     ModelConfig,
+    PolarFittingConfig,
     SeE2AConfig,
     SeE2RConfig,
     SeE3Config,
@@ -31,6 +33,7 @@ __all__ = [
     "AdamWConfig",
     "DataConfig",
     "DescriptorConfig",
+    "DipoleFittingConfig",
     "EnerFittingConfig",
     "EnerLossConfig",
     "ExpLearningRateConfig",
@@ -40,9 +43,11 @@ __all__ = [
     "MixedPrecisionConfig",
     "ModelConfig",
     "OptimizerConfig",
+    "PolarFittingConfig",
     "SeE2AConfig",
     "SeE2RConfig",
     "SeE3Config",
+    "TensorLossConfig",
     "TrainingConfig",
     "TypeRegistry",
     "ValidationDataConfig",

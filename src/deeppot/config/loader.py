@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from deeppot.config.base import Section, TypeRegistry, clean_section
 from deeppot.config.learning_rate import DEFAULT_START_LR, LEARNING_RATES, ExpLearningRateConfig
-from deeppot.config.loss import LOSSES, EnerLossConfig
-from deeppot.config.messages import Problem, format_problems, problems_from_pydantic
+from deeppot.config.loss import LOSSES, EnerLossConfig, TensorLossConfig
+from deeppot.config.messages import Problem, SectionProblems, format_problems, problems_from_pydantic
 from deeppot.config.model import ModelConfig
 from deeppot.config.optimizer import OPTIMIZERS, AdamConfig, AdamWConfig
 from deeppot.config.training import TrainingConfig
@@ -35,7 +35,9 @@ class InputConfig(Section):
         default_factory=lambda: ExpLearningRateConfig(start_lr=DEFAULT_START_LR)
     )
     """Learning-rate schedule; start_lr 1e-3 when the section is absent."""
-    loss: EnerLossConfig = Field(default_factory=EnerLossConfig)
+    loss: Annotated[EnerLossConfig | TensorLossConfig, Field(discriminator="type")] = Field(
+        default_factory=EnerLossConfig
+    )
     """Training loss."""
     optimizer: Annotated[AdamConfig | AdamWConfig, Field(discriminator="type")] = Field(
         default_factory=AdamConfig
@@ -43,6 +45,17 @@ class InputConfig(Section):
     """Optimizer."""
     training: TrainingConfig
     """Data, step counts, logging and checkpointing."""
+
+    # the loss type each fitting type trains with
+    LOSS_OF_FITTING: ClassVar[dict[str, str]] = {"ener": "ener", "dipole": "tensor", "polar": "tensor"}
+
+    @model_validator(mode="after")
+    def _check_loss_fits_model(self) -> InputConfig:
+        fitting, needed = self.model.fitting_net.type, self.LOSS_OF_FITTING[self.model.fitting_net.type]
+        if self.loss.type != needed:
+            raise SectionProblems([(("loss", "type"), f"'{self.loss.type}' cannot train a '{fitting}' fitting "
+                                    f"(model/fitting_net/type); use \"type\": \"{needed}\"")])
+        return self
 
     def normalized(self) -> dict[str, Any]:
         """The full configuration as plain JSON data: canonical keys, all defaults, no comments."""

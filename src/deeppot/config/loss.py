@@ -1,17 +1,18 @@
-"""The ``loss`` section (only the energy loss ``ener``).
+"""The ``loss`` section: the energy loss ``ener`` and the tensor loss ``tensor`` (dipole, polarizability).
 
-Prefactors weight each term of the loss; each is interpolated from its ``start_pref_*``
-value at the start learning rate to its ``limit_pref_*`` value as the learning rate decays.
+Energy-loss prefactors weight each term of the loss; each is interpolated from its ``start_pref_*``
+value at the start learning rate to its ``limit_pref_*`` value as the learning rate decays. The tensor
+loss has constant prefactors.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from deeppot.config.base import Section, TypeRegistry
-from deeppot.config.messages import show
+from deeppot.config.messages import SectionProblems, show
 
 Pref = Annotated[float, Field(ge=0)]
 
@@ -78,12 +79,32 @@ class EnerLossConfig(Section):
     """Normalize energy and virial terms by 1/N^2 instead of 1/N."""
 
 
-LossConfig = EnerLossConfig
+class TensorLossConfig(Section):
+    """Squared error of the atomic and of the global tensor of a dipole or polar model (DeePMD-kit's
+    ``TensorLoss``): ``pref_atomic * mean |T_i - T_i^label|^2 + pref * mean |T - T^label|^2``."""
+
+    type: Literal["tensor"] = "tensor"
+    """Loss type."""
+    pref: Pref
+    """Weight of the global tensor term (labels in dipole.npy / polarizability.npy); 0 switches it off."""
+    pref_atomic: Pref
+    """Weight of the atomic tensor term (labels in atomic_dipole.npy / atomic_polarizability.npy)."""
+    enable_atomic_weight: bool = False
+    """Weight the atomic term by atomic_weight.npy."""
+
+    @model_validator(mode="after")
+    def _check_some_weight(self) -> TensorLossConfig:
+        if self.pref == 0 and self.pref_atomic == 0:
+            raise SectionProblems([(("pref",), "pref and pref_atomic are both 0; give at least one a positive weight")])
+        return self
+
+
+LossConfig = EnerLossConfig | TensorLossConfig
 
 LOSSES = TypeRegistry(
     what="loss",
-    classes={"ener": EnerLossConfig},
+    classes={"ener": EnerLossConfig, "tensor": TensorLossConfig},
     default="ener",
-    unsupported=("ener_hess", "tensor", "dos", "property", "ener_spin", "dens", "population"),
+    unsupported=("ener_hess", "dos", "property", "ener_spin", "dens", "population"),
 )
 """Loss types accepted in ``loss/type``."""

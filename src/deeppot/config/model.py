@@ -290,13 +290,11 @@ def _check_trainable(value: Any) -> Any:
     raise ValueError(f"expected true/false or a list of true/false (one per layer), got {show(value)}")
 
 
-class EnerFittingConfig(Section):
-    """Energy fitting network (``type`` "ener"): maps descriptors to atomic energies in eV."""
+class FittingConfig(Section):
+    """Keys every fitting network type shares (DeePMD-kit 3.2 names and defaults)."""
 
     ALIASES: ClassVar[dict[str, str]] = {"n_neuron": "neuron"}
 
-    type: Literal["ener"] = "ener"
-    """Fitting type."""
     numb_fparam: int = Field(0, ge=0)
     """Number of frame parameters (``fparam.npy``) fed to the network."""
     numb_aparam: int = Field(0, ge=0)
@@ -313,12 +311,24 @@ class EnerFittingConfig(Section):
     """Precision of the network ("default" means float64)."""
     resnet_dt: bool = True
     """Use a trainable timestep in the ResNet connections."""
+    seed: int | None = None
+    """Random seed for parameter initialization; ``None`` draws one."""
+
+    @property
+    def resolved_precision(self) -> str:
+        """Concrete dtype name of the network ("default" becomes "float64")."""
+        return resolve_precision(self.precision)
+
+
+class EnerFittingConfig(FittingConfig):
+    """Energy fitting network (``type`` "ener"): maps descriptors to atomic energies in eV."""
+
+    type: Literal["ener"] = "ener"
+    """Fitting type."""
     trainable: Annotated[bool | list[bool], BeforeValidator(_check_trainable)] = True
     """Whether the parameters are trained: one flag, or one per layer including the output layer."""
     rcond: float | None = None
     """Cut-off ratio for small singular values when fitting the energy bias by least squares."""
-    seed: int | None = None
-    """Random seed for parameter initialization; ``None`` draws one."""
     atom_ener: list[float | None] = []
     """Energy (eV) of an isolated atom of each type; ``null`` leaves that type free."""
     use_aparam_as_mask: bool = False
@@ -338,17 +348,52 @@ class EnerFittingConfig(Section):
             )
         return self
 
-    @property
-    def resolved_precision(self) -> str:
-        """Concrete dtype name of the network ("default" becomes "float64")."""
-        return resolve_precision(self.precision)
+
+def _check_sel_type(value: Any) -> Any:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value if value is None else [value]
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return value
+    raise ValueError(f"expected a type index or a list of type indices, got {show(value)}")
+
+
+class TensorFittingConfig(FittingConfig):
+    """Keys of the tensor fittings ``dipole`` and ``polar``."""
+
+    sel_type: Annotated[list[int] | None, BeforeValidator(_check_sel_type)] = None
+    """Types whose atoms carry the tensor (DeePMD-kit's TensorFlow key); the other types go to
+    model/atom_exclude_types, which is how DeePMD-kit 3.2's PyTorch backend selects them. ``null``: all types."""
+
+
+class DipoleFittingConfig(TensorFittingConfig):
+    """Dipole fitting (``type`` "dipole"): an atomic vector rotated with the descriptor's rotation matrix."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_neuron": "neuron", "dipole_type": "sel_type"}
+
+    type: Literal["dipole"] = "dipole"
+    """Fitting type."""
+
+
+class PolarFittingConfig(TensorFittingConfig):
+    """Polarizability fitting (``type`` "polar"): an atomic 3 x 3 tensor R^T diag(o) R (or R^T o R)."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_neuron": "neuron", "pol_type": "sel_type"}
+
+    type: Literal["polar"] = "polar"
+    """Fitting type."""
+    fit_diag: bool = True
+    """Fit the diagonal of the polarizability in the local frame (M1 numbers) instead of a full M1 x M1 matrix."""
+    scale: float | list[float] = 1.0
+    """Factor on the network output: one number, or one per type."""
+    shift_diag: bool = True
+    """Add the per-type mean of the diagonal of the labels (from the data statistics) to the diagonal."""
 
 
 FITTINGS = TypeRegistry(
     what="fitting_net",
-    classes={"ener": EnerFittingConfig},
+    classes={"ener": EnerFittingConfig, "dipole": DipoleFittingConfig, "polar": PolarFittingConfig},
     default="ener",
-    unsupported=("dipole", "polar", "dos", "property"),
+    unsupported=("dos", "property"),
 )
 """Fitting types accepted in ``model/fitting_net/type``."""
 
@@ -377,8 +422,10 @@ class ModelConfig(Section):
     """The descriptor of the local atomic environment."""
     type_embedding: TypeEmbeddingConfig | None = None
     """Type embedding shared by all elements (with descriptor se_e2_a); ``None``: per-type networks."""
-    fitting_net: EnerFittingConfig
-    """The network mapping descriptors to atomic energies."""
+    fitting_net: Annotated[
+        EnerFittingConfig | DipoleFittingConfig | PolarFittingConfig, Field(discriminator="type")
+    ]
+    """The network mapping descriptors to atomic energies, dipoles or polarizabilities."""
     data_stat_nbatch: int = Field(10, gt=0)
     """Number of batches per system used to compute the descriptor statistics."""
     data_stat_protect: float = Field(0.01, gt=0)
@@ -410,7 +457,8 @@ class ModelConfig(Section):
             found.append((("type_embedding", "use_econf_tebd"), "is not supported by deeppot yet; set it to false"))
         found += type_index_problems(self.pair_exclude_types, ntypes, ("pair_exclude_types",))
         found += type_index_problems(self.atom_exclude_types, ntypes, ("atom_exclude_types",))
-        if len(self.fitting_net.atom_ener) > ntypes:
+        found += self._tensor_fitting_problems()
+        if len(getattr(self.fitting_net, "atom_ener", [])) > ntypes:
             found.append(
                 (
                     ("fitting_net", "atom_ener"),
@@ -421,6 +469,28 @@ class ModelConfig(Section):
         if found:
             raise SectionProblems(found)
         return self
+
+    def _tensor_fitting_problems(self) -> list[tuple[Path, str]]:
+        """sel_type in range and consistent with atom_exclude_types, which it sets (DeePMD-kit 3.2's relation:
+        the selected types are those not excluded); a per-type scale of the right length."""
+        fitting, ntypes = self.fitting_net, len(self.type_map)
+        found: list[tuple[Path, str]] = []
+        if isinstance(getattr(fitting, "scale", None), list) and len(fitting.scale) != ntypes:
+            found.append((("fitting_net", "scale"), f"has {len(fitting.scale)} entries but model/type_map has "
+                          f"{ntypes} types; give one per type or one number"))
+        sel_type = getattr(fitting, "sel_type", None)
+        if sel_type is None:
+            return found
+        bad = type_index_problems(sel_type, ntypes, ("fitting_net", "sel_type"))
+        if bad:
+            return found + bad
+        excluded = [t for t in range(ntypes) if t not in sel_type]
+        if "atom_exclude_types" in self.model_fields_set and sorted(self.atom_exclude_types) != excluded:
+            found.append((("atom_exclude_types",), f"{self.atom_exclude_types} contradicts fitting_net/sel_type "
+                          f"{sel_type} (the selected types are those not excluded); give only one of them"))
+        else:
+            self.atom_exclude_types = excluded
+        return found
 
     @property
     def ntypes(self) -> int:

@@ -150,7 +150,8 @@ def make_batch(system: DeepmdSystem, frames: np.ndarray, system_index: int = 0) 
     Keys: ``keys.COORD`` (bs, N, 3); ``keys.BOX`` (bs, 3, 3) or None; ``keys.ATYPE``
     (bs, N) int64; each present label (``keys.ENERGY`` (bs,), ``keys.FORCE`` (bs, N, 3),
     ``keys.VIRIAL`` (bs, 9)); ``keys.find_key(label)`` 1.0/0.0 for energy, force, virial;
-    ``keys.FPARAM`` (bs, nfp) and ``keys.APARAM`` (bs, N, nap) when present; ``"natoms"``
+    ``keys.FPARAM`` (bs, nfp) and ``keys.APARAM`` (bs, N, nap) when present; each tensor label of
+    ``system.tensors`` with its find flag 1.0; ``"natoms"``
     (int N), ``"system_index"`` (int) and ``"frame_index"`` ((bs,) int64 frame numbers).
     All float arrays are float64 copies.
     """
@@ -169,6 +170,9 @@ def make_batch(system: DeepmdSystem, frames: np.ndarray, system_index: int = 0) 
         value = getattr(system, name)
         if value is not None:
             batch[name] = np.array(value[frames])
+    for label, value in system.tensors.items():  # a tensor label the system lacks has no find flag (= 0)
+        batch[label] = np.array(value[frames])
+        batch[keys.find_key(label)] = 1.0
     batch["natoms"] = system.natoms
     batch["system_index"] = system_index
     batch["frame_index"] = frames

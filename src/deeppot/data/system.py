@@ -12,8 +12,9 @@ loader sees either through a small store (``FolderStore`` here, ``H5Store`` in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from deeppot import keys
 from deeppot.data.hdf5 import open_h5_store, split_h5_path
+from deeppot.data.tensor_labels import read_tensor_labels
 from deeppot.errors import DataError
 
 # |det(box)| below this volume (Angstrom^3) counts as a singular cell.
@@ -135,6 +137,9 @@ class DeepmdSystem:
     atom_order : np.ndarray
         (N,) int64: atom i here is atom ``atom_order[i]`` of the files. The identity unless
         the system was loaded with ``sort_atoms=True``.
+    tensors : dict[str, np.ndarray]
+        The tensor labels asked for and present (keys of ``keys.TENSOR_LABELS``): (nf, k) per frame,
+        (nf, N, k) per atom (:mod:`deeppot.data.tensor_labels`).
     """
 
     path: str
@@ -151,6 +156,7 @@ class DeepmdSystem:
     fparam: np.ndarray | None
     aparam: np.ndarray | None
     atom_order: np.ndarray
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def has(self, label: str) -> bool:
         """Whether the array ``label`` (e.g. ``keys.ENERGY``, ``keys.BOX``) is present."""
@@ -176,6 +182,8 @@ class DeepmdSystem:
         numb_fparam: int = 0,
         numb_aparam: int = 0,
         type_map_hint: str = TRAINING_TYPE_MAP_HINT,
+        tensor_labels: Sequence[str] = (),
+        sel_type: Sequence[int] | None = None,
     ) -> DeepmdSystem:
         """Read and validate a deepmd/npy system folder or deepmd/hdf5 group.
 
@@ -195,6 +203,9 @@ class DeepmdSystem:
         type_map_hint
             What the user should do when the system has an element ``type_map`` lacks; it
             depends on where ``type_map`` came from (input.json, the model file, an option).
+        tensor_labels, sel_type
+            Tensor labels to read (keys of ``keys.TENSOR_LABELS``) and the model types whose atoms an
+            atomic label may be limited to (None: all types).
 
         Raises
         ------
@@ -202,7 +213,15 @@ class DeepmdSystem:
             For any missing, malformed or inconsistent file; the message names the file.
         """
         with open_store(path) as store:
-            return cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam, type_map_hint)
+            system = cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam, type_map_hint)
+            if tensor_labels:
+                selected = np.ones(system.natoms, dtype=bool) if sel_type is None else np.isin(system.atype, sel_type)
+                coords = [store.read_array(f"{name}/coord.npy") for name in store.set_names()]
+                frames = [int(c.shape[0]) if c.ndim > 1 else 1 for c in coords]
+                order = np.argsort(system.atom_order)  # file atom -> position here
+                labels = read_tensor_labels(store, store.set_names(), frames, selected[order], tensor_labels)
+                system.tensors = {k: v[:, system.atom_order] if v.ndim == 3 else v for k, v in labels.items()}
+            return system
 
     @classmethod
     def _load(

@@ -33,7 +33,7 @@ def check_supported(config: InputConfig, source: str = "input.json") -> None:
         f"{source}: loss/{key}: not supported by deeppot yet; remove it or set it to "
         f"{getattr(default_loss, key)!r}"
         for key in REFUSED_LOSS_KEYS
-        if getattr(config.loss, key) != getattr(default_loss, key)
+        if key in type(config.loss).model_fields and getattr(config.loss, key) != getattr(default_loss, key)
     ]
     if problems:
         raise ConfigError("\n".join(problems))

@@ -1,0 +1,182 @@
+"""What every fitting shares (spec 3.10): the network input, one FittingNet per center type (or one for all
+with a mixed-type descriptor), a per-type output bias, fparam/aparam normalisation and DeePMD-kit's dict.
+
+Input of atom i: ``x_i = [D_i, (fparam - fparam_avg) * fparam_inv_std, (aparam_i - aparam_avg) * aparam_inv_std]``;
+network output ``o_i = net_{t_i}(x_i) + bias_atom_e[t_i]`` (nf x nloc x ``net_dim_out``). Each fitting turns
+``o_i`` into its quantity (an atomic energy, a dipole, a polarizability).
+"""
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeppot.nn.mlp import FittingNet, NetworkCollection
+from deeppot.nn.precision import precision_name, resolve_dtype
+
+
+class GeneralFitting(nn.Module):
+    """Per-type fitting networks of output width ``net_dim_out``; subclasses name the quantity."""
+
+    type_name = ""  # DeePMD-kit's fitting type ("ener", "dipole", "polar")
+    var_name = ""  # DeePMD-kit's output variable name ("energy", "dipole", "polar")
+    serial_version = 4  # @version of DeePMD-kit's fitting dict of this type
+
+    def __init__(
+        self,
+        ntypes: int,
+        dim_descrpt: int,
+        net_dim_out: int,
+        neuron: List[int],
+        resnet_dt: bool = True,
+        numb_fparam: int = 0,
+        numb_aparam: int = 0,
+        activation_function: str = "tanh",
+        precision: str = "float64",
+        trainable: Optional[List[bool]] = None,
+        rcond: Optional[float] = None,
+        seed: Optional[int] = None,
+        mixed_types: bool = False,
+        exclude_types: Optional[List[int]] = None,
+    ):
+        super().__init__()
+        self.ntypes = int(ntypes)
+        self.dim_descrpt = int(dim_descrpt)
+        self.net_dim_out = int(net_dim_out)
+        self.neuron = list(neuron)
+        self.resnet_dt = bool(resnet_dt)
+        self.numb_fparam = int(numb_fparam)
+        self.numb_aparam = int(numb_aparam)
+        self.activation_function = activation_function
+        self.rcond = rcond
+        self.mixed_types = bool(mixed_types)
+        self.exclude_types = [int(t) for t in (exclude_types or [])]  # kept for the dict; the model zeroes them
+        self.trainable = list(trainable) if trainable is not None else [True] * (len(neuron) + 1)
+        self.dtype = resolve_dtype(precision)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        in_dim = self.dim_descrpt + self.numb_fparam + self.numb_aparam
+        self.nets = nn.ModuleList(
+            FittingNet(in_dim, self.net_dim_out, self.neuron, activation_function, self.resnet_dt, self.dtype,
+                       generator, self.trainable)
+            for _ in range(1 if self.mixed_types else self.ntypes)
+        )
+        self.register_buffer("bias_atom_e", torch.zeros(self.ntypes, self.net_dim_out, dtype=self.dtype))
+        self.register_buffer("fparam_avg", torch.zeros(self.numb_fparam, dtype=self.dtype))
+        self.register_buffer("fparam_inv_std", torch.ones(self.numb_fparam, dtype=self.dtype))
+        self.register_buffer("aparam_avg", torch.zeros(self.numb_aparam, dtype=self.dtype))
+        self.register_buffer("aparam_inv_std", torch.ones(self.numb_aparam, dtype=self.dtype))
+
+    def network_output(
+        self,
+        descriptor: torch.Tensor,
+        atype: torch.Tensor,
+        fparam: Optional[torch.Tensor] = None,
+        aparam: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """descriptor: nf x nloc x dim_descrpt; atype: nf x nloc (>= 0); fparam: nf x numb_fparam;
+        aparam: nf x nloc x numb_aparam. Returns o = net_t(x) + bias_atom_e[t], nf x nloc x net_dim_out,
+        in the fitting dtype."""
+        nf, nloc = descriptor.shape[0], descriptor.shape[1]
+        parts = [descriptor.to(self.dtype)]
+        if self.numb_fparam > 0:
+            if fparam is None:
+                raise ValueError("this model needs fparam (numb_fparam > 0)")
+            fp = (fparam.to(self.dtype).reshape(nf, self.numb_fparam) - self.fparam_avg) * self.fparam_inv_std
+            parts.append(fp.unsqueeze(1).expand(nf, nloc, self.numb_fparam))
+        if self.numb_aparam > 0:
+            if aparam is None:
+                raise ValueError("this model needs aparam (numb_aparam > 0)")
+            ap = aparam.to(self.dtype).reshape(nf, nloc, self.numb_aparam)
+            parts.append((ap - self.aparam_avg) * self.aparam_inv_std)
+        x = torch.cat(parts, dim=-1).reshape(nf * nloc, -1)
+        flat_type = atype.reshape(-1)
+        bias = self.bias_atom_e[flat_type]  # nf*nloc x net_dim_out
+        if self.mixed_types:
+            out = self.nets[0](x) + bias
+        else:
+            out = torch.zeros(nf * nloc, self.net_dim_out, dtype=self.dtype, device=x.device)
+            for t, net in enumerate(self.nets):
+                rows = torch.nonzero(flat_type == t).squeeze(-1)
+                out = out.index_add(0, rows, net(x.index_select(0, rows)))
+            out = out + bias
+        return out.reshape(nf, nloc, self.net_dim_out)
+
+    # ---------------------------------------------------------- serialization
+    @torch.jit.unused
+    def serialize(self) -> Dict:
+        """DeePMD-kit's fitting dict (spec section 5); subclasses add their keys."""
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t.detach().cpu().numpy().copy()
+
+        return {
+            "@class": "Fitting",
+            "@version": self.serial_version,
+            "type": self.type_name,
+            "var_name": self.var_name,
+            "ntypes": self.ntypes,
+            "dim_descrpt": self.dim_descrpt,
+            "neuron": list(self.neuron),
+            "resnet_dt": self.resnet_dt,
+            "numb_fparam": self.numb_fparam,
+            "numb_aparam": self.numb_aparam,
+            "dim_case_embd": 0,
+            "default_fparam": None,
+            "rcond": self.rcond,
+            "activation_function": self.activation_function,
+            "precision": precision_name(self.dtype),
+            "mixed_types": self.mixed_types,
+            "exclude_types": list(self.exclude_types),
+            "nets": NetworkCollection.serialize(list(self.nets), 0 if self.mixed_types else 1, self.ntypes,
+                                                "fitting_network"),
+            "@variables": {
+                "bias_atom_e": arr(self.bias_atom_e),
+                "case_embd": None,
+                "fparam_avg": arr(self.fparam_avg) if self.numb_fparam else None,
+                "fparam_inv_std": arr(self.fparam_inv_std) if self.numb_fparam else None,
+                "aparam_avg": arr(self.aparam_avg) if self.numb_aparam else None,
+                "aparam_inv_std": arr(self.aparam_inv_std) if self.numb_aparam else None,
+            },
+            "type_map": None,
+            "tot_ener_zero": False,
+            "trainable": list(self.trainable),
+            "layer_name": None,
+            "use_aparam_as_mask": False,
+            "spin": None,
+        }
+
+    @staticmethod
+    @torch.jit.unused
+    def common_arguments(data: Dict) -> Dict:
+        """Constructor arguments every fitting reads from a DeePMD-kit dict; refuses what deeppot lacks."""
+        if data.get("dim_case_embd", 0) or data.get("default_fparam") is not None:
+            raise ValueError("case embeddings and default_fparam are not supported yet")
+        if data.get("use_aparam_as_mask", False):
+            raise ValueError("use_aparam_as_mask is not supported by this fitting")
+        trainable = data.get("trainable", True)
+        return dict(
+            ntypes=data["ntypes"],
+            dim_descrpt=data["dim_descrpt"],
+            neuron=data["neuron"],
+            resnet_dt=data["resnet_dt"],
+            numb_fparam=data["numb_fparam"],
+            numb_aparam=data["numb_aparam"],
+            activation_function=data["activation_function"],
+            precision=data["precision"],
+            trainable=trainable if isinstance(trainable, list) else None,
+            rcond=data.get("rcond"),
+            mixed_types=data.get("mixed_types", False),
+            exclude_types=data.get("exclude_types", []),
+        )
+
+    @torch.jit.unused
+    def load_variables(self, data: Dict) -> None:
+        """The networks, bias_atom_e and fparam/aparam statistics of a DeePMD-kit fitting dict."""
+        self.nets = nn.ModuleList(NetworkCollection.deserialize(data["nets"], self.dtype))
+        variables = data["@variables"]
+        with torch.no_grad():
+            self.bias_atom_e.copy_(torch.as_tensor(np.asarray(variables["bias_atom_e"])).reshape(self.bias_atom_e.shape))
+            for name in ("fparam_avg", "fparam_inv_std", "aparam_avg", "aparam_inv_std"):
+                if variables.get(name) is not None and getattr(self, name).numel() > 0:
+                    getattr(self, name).copy_(torch.as_tensor(np.asarray(variables[name])))
