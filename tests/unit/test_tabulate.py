@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from deeppot.nn.mlp import EmbeddingNet
-from deeppot.nn.tabulate import EmbeddingTables, grid, quintic_coefficients, radial_input_bounds, tabulate_net
+from deeppot.nn.tabulate import (
+    EmbeddingTables,
+    angle_product_bound,
+    grid,
+    quintic_coefficients,
+    radial_input_bounds,
+    tabulate_net,
+)
 
 
 def _net(activation: str = "tanh", seed: int = 3) -> EmbeddingNet:
@@ -164,6 +171,25 @@ def test_radial_bounds_formula():
     switch = u**3 * (-6 * u**2 + 15 * u - 10) + 1
     np.testing.assert_array_equal(lower, np.floor(-davg / dstd))
     np.testing.assert_array_equal(upper, np.ceil((switch / 0.9 - davg) / dstd))
+
+
+def test_angle_product_bound_covers_every_pair_and_is_tight():
+    """se_e3's theta = a_j . a_k over random neighbors at or beyond min_nbor_dist stays inside the bound; two
+    neighbors at min_nbor_dist in one direction reach it (before the ceil) for the smaller dstd's center type."""
+    from deeppot.geometry.env_mat import smooth_weight
+
+    dstd_a = np.array([0.3, 0.2])
+    d, rcut_smth, rcut = 0.9, 0.5, 6.0
+    bound = angle_product_bound(dstd_a, d, rcut_smth, rcut)
+    rng = np.random.default_rng(0)
+    r = np.concatenate([[d, d], rng.uniform(d, rcut, 2000)])
+    direction = rng.normal(size=(len(r), 3))
+    direction[1] = direction[0]
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    a = (smooth_weight(torch.from_numpy(r), rcut_smth, rcut).numpy() / r)[:, None] * direction / dstd_a.min()
+    theta = a @ a.T
+    exact = theta[0, 1]
+    assert np.abs(theta).max() == pytest.approx(exact, rel=1e-12) and bound == np.ceil(exact) > 10
 
 
 def test_cpp_kernel_matches_torch_path_values_and_gradients():

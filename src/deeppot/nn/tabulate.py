@@ -132,6 +132,15 @@ def radial_input_bounds(
     return lower, upper
 
 
+def angle_product_bound(dstd_a: np.ndarray, min_nbor_dist: float, rcut_smth: float, rcut: float) -> float:
+    """Table bound of se_e3's input theta = a_j . a_k, the product of two normalised angular parts
+    a = (w(r)/r) r_hat / dstd_a (davg_a = 0): |theta| <= (w(d)/(d dstd_a))^2 with d = min_nbor_dist (Angstrom),
+    w(r)/r being largest there. Returns ceil of the largest over center types (the table is [-bound, bound],
+    spec section 6). dstd_a: ntypes (the smallest angular dstd of each center type)."""
+    switch = float(smooth_weight(torch.tensor(float(min_nbor_dist), dtype=torch.float64), rcut_smth, rcut))
+    return float(np.ceil(np.max((switch / (min_nbor_dist * np.asarray(dstd_a))) ** 2)))
+
+
 class EmbeddingTables(nn.Module):
     """The tables of several nets of one descriptor, evaluated by net index. TorchScript-compatible.
 
