@@ -1,20 +1,25 @@
 """The interface every descriptor implements (DESIGN.md "Plug-ins, not branches").
 
-A descriptor maps the pair vectors of a center's neighbor slots to one row per atom. Slots are
-type-blocked: ``sel[t]`` slots for neighbors of type t, starting at ``sel_offsets[t]``, nnei = sum(sel),
-real neighbors first in each block (padding after them). The model, statistics, freeze, test and the
-physics checks use only what is defined here:
+A descriptor maps the pair vectors of a center's neighbor slots to one row per atom. Two slot layouts
+(``mixed_types``, spec 3.2):
+- type-blocked (``mixed_types`` False): ``sel[t]`` slots for neighbors of type t, starting at
+  ``sel_offsets[t]``, nnei = sum(sel), real neighbors first in each block (nearest first, padding after);
+- mixed (``mixed_types`` True): ``sel == [nsel]``, one block of nnei = nsel slots holding the nsel nearest
+  neighbors of any type, nearest first, padding after.
+The model, statistics, freeze, test and the physics checks use only what is defined here:
 
-- ``ntypes``, ``rcut``, ``rcut_smth`` (Angstrom), ``sel``, ``nnei``, ``sel_offsets``, ``dtype``;
+- ``ntypes``, ``rcut``, ``rcut_smth`` (Angstrom), ``sel``, ``nnei``, ``sel_offsets``, ``mixed_types``, ``dtype``;
 - ``dim_out``: width of the descriptor row; ``has_rotation_matrix``: whether it offers the M1 x 3
   equivariant matrix dipole/polar fittings need;
-- ``forward(rij, nei_mask, center_type)`` -> nf x nloc x dim_out;
-- ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type) samples
-  (spec 3.4); the environment rows have ``env_width`` columns (4: [s, sx/r, sy/r, sz/r]; 1: [s]);
+- ``forward(rij, nei_mask, center_type, nei_type)`` -> nf x nloc x dim_out; nei_type (nf x nloc x nnei int64)
+  is the type of each slot's neighbor, -1 where nei_mask is False;
+- ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type, nei_type)
+  samples (spec 3.4); the environment rows have ``env_width`` columns (4: [s, sx/r, sy/r, sz/r]; 1: [s]);
 - ``serialize()`` / ``deserialize(data)``: DeePMD-kit's descriptor dict (spec section 5);
 - ``from_config(config, ntypes, type_embedding)``: build from the validated, resolved ``model/descriptor``
   section (config.model.ModelConfig.resolve_sel).
-Exclusions (``exclude_types``) zero the normalised rows of excluded (center, neighbor) type pairs.
+Exclusions (``exclude_types``) zero the normalised rows of excluded (center type, neighbor type) pairs, looked
+up in an ntypes x ntypes table, so they work in both layouts.
 """
 
 from typing import Iterable, List, Optional, Tuple
@@ -30,10 +35,11 @@ from deeppot.tracing import graph_tracing
 
 
 class Descriptor(nn.Module):
-    """Base of every descriptor: cut-offs, the type-blocked slot layout, statistics, exclusions."""
+    """Base of every descriptor: cut-offs, the slot layout, statistics, exclusions."""
 
     type_name = ""  # DeePMD-kit's canonical type name, set by each subclass
     has_rotation_matrix = False
+    mixed_types = False  # True: one block of sel[0] slots, neighbors of any type (see the module docstring)
 
     def __init__(
         self,
@@ -49,6 +55,8 @@ class Descriptor(nn.Module):
         trainable: bool = True,
     ):
         super().__init__()
+        if self.mixed_types and len(sel) != 1:
+            raise ValueError(f"{self.type_name or 'a mixed-type'} descriptor takes one sel (an int), got {list(sel)}")
         self.ntypes = int(ntypes)
         self.rcut = float(rcut)
         self.rcut_smth = float(rcut_smth)
@@ -64,7 +72,7 @@ class Descriptor(nn.Module):
         self.dtype = resolve_dtype(precision)
         self.register_buffer("davg", torch.zeros(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
         self.register_buffer("dstd", torch.ones(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
-        self.register_buffer("pair_excluded", self._excluded_slots(), persistent=False)
+        self.register_buffer("pair_excluded", self._excluded_pairs(), persistent=False)
         starts = torch.tensor(self.sel_offsets, dtype=torch.long)
         self.register_buffer("block_starts", starts, persistent=False)  # first slot of each type block
         self.register_buffer("block_ends", starts + torch.tensor(self.sel), persistent=False)  # one past its last
@@ -84,35 +92,34 @@ class Descriptor(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------ environment
-    def _excluded_slots(self) -> torch.Tensor:
-        """ntypes x nnei: 1 where (center type, slot's block type) is in exclude_types."""
-        table = torch.zeros(self.ntypes, self.nnei, dtype=self.dtype)
-        for ti, tj in self.exclude_types:
-            for a, b in ((ti, tj), (tj, ti)):
-                table[a, self.sel_offsets[b] : self.sel_offsets[b] + self.sel[b]] = 1.0
-        return table
+    def _excluded_pairs(self) -> torch.Tensor:
+        """ntypes x ntypes: 1 where (center type, neighbor type) is in exclude_types (either order)."""
+        return excluded_pair_table(self.ntypes, self.exclude_types).to(self.dtype)
 
-    def _keep_factor(self, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
+    def _keep_factor(self, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor) -> torch.Tensor:
         """0 for real neighbors of an excluded type pair, else 1: nf x nloc x nnei x 1."""
-        excluded = self.pair_excluded[center_type] * nei_mask.to(self.dtype)
+        excluded = self.pair_excluded[center_type.unsqueeze(-1), nei_type.clamp(min=0)] * nei_mask.to(self.dtype)
         return (1.0 - excluded).unsqueeze(-1)
 
     def _environment(self, rij: torch.Tensor, nei_mask: torch.Tensor) -> torch.Tensor:
         env = environment_matrix(rij.to(self.dtype), nei_mask, self.rcut_smth, self.rcut, self.env_protection)
         return env if self.env_width == 4 else env[..., : self.env_width]
 
-    def raw_environment(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
+    def raw_environment(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> torch.Tensor:
         """Unnormalised rows (davg=0, dstd=1), excluded pairs zeroed: nf x nloc x nnei x env_width."""
-        return self._environment(rij, nei_mask) * self._keep_factor(nei_mask, center_type)
+        return self._environment(rij, nei_mask) * self._keep_factor(nei_mask, center_type, nei_type)
 
     def normalized_environment(
-        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
     ) -> torch.Tensor:
         """(row - davg) / dstd of the center's type, excluded pairs zeroed after: nf x nloc x nnei x env_width.
-        rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei; center_type: nf x nloc."""
+        rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei; center_type: nf x nloc;
+        nei_type: nf x nloc x nnei (-1 where nei_mask is False)."""
         env = (self._environment(rij, nei_mask) - self.davg[center_type]) / self.dstd[center_type]
         if self.has_exclude:
-            env = env * self._keep_factor(nei_mask, center_type)
+            env = env * self._keep_factor(nei_mask, center_type, nei_type)
         return env
 
     def padded_rows(self) -> torch.Tensor:
@@ -138,16 +145,17 @@ class Descriptor(nn.Module):
     # ------------------------------------------------------------- statistics
     @torch.jit.unused
     def compute_input_stats(
-        self, samples: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]], protection: float = 0.01
+        self, samples: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], protection: float = 0.01
     ) -> None:
-        """davg/dstd per center type from (rij, nei_mask, center_type) samples (spec 3.4): every slot pooled,
+        """davg/dstd per center type from (rij, nei_mask, center_type, nei_type) samples (spec 3.4): every slot pooled,
         padding counted as zeros; davg = [avg_r, 0, 0, 0], dstd = [std_r, std_a, std_a, std_a] (radial-only
         descriptors keep column 0); std below ``protection`` becomes ``protection``; an unseen type gets
         avg 0 and std 0.1; ``set_davg_zero`` keeps davg 0. Virtual centers (type -1) are not pooled."""
         sums = np.zeros((self.ntypes, 5))  # per center type: sum r, sum r^2, sum a, sum a^2, number of slots
         with torch.no_grad():
-            for rij, nei_mask, center_type in samples:
-                env = self.raw_environment(rij, nei_mask, center_type.clamp(min=0)).to(torch.float64).numpy()
+            for rij, nei_mask, center_type, nei_type in samples:
+                env = self.raw_environment(rij, nei_mask, center_type.clamp(min=0), nei_type)
+                env = env.to(torch.float64).numpy()
                 ctype = center_type.numpy()
                 for t in range(self.ntypes):
                     rows = env[ctype == t]  # n x nnei x env_width
@@ -224,6 +232,15 @@ class Descriptor(nn.Module):
         with torch.no_grad():
             self.davg.copy_(torch.as_tensor(np.asarray(data["@variables"]["davg"])))
             self.dstd.copy_(torch.as_tensor(np.asarray(data["@variables"]["dstd"])))
+
+
+def excluded_pair_table(ntypes: int, pairs: Iterable[Tuple[int, int]]) -> torch.Tensor:
+    """ntypes x ntypes bool: True at (a, b) and (b, a) for every (a, b) in ``pairs``."""
+    table = torch.zeros(ntypes, ntypes, dtype=torch.bool)
+    for ti, tj in pairs:
+        table[ti, tj] = True
+        table[tj, ti] = True
+    return table
 
 
 def _mean_std(total: float, total_sq: float, count: float, protection: float) -> Tuple[float, float]:

@@ -51,27 +51,32 @@ class DescriptorHybrid(Descriptor):
     def _member_slots(self, k: int) -> torch.Tensor:
         return self.cut_slots.narrow(0, self.cut_starts[k], self.cut_sizes[k])
 
-    def forward(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
-        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc.
+    def forward(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> torch.Tensor:
+        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc;
+        nei_type: nf x nloc x nnei (-1 where nei_mask is False).
 
         Returns the members' descriptors concatenated: nf x nloc x dim_out.
         """
         outputs: List[torch.Tensor] = []
         for k, member in enumerate(self.members):
             slots = self._member_slots(k)
-            outputs.append(member(rij.index_select(2, slots), nei_mask.index_select(2, slots), center_type))
+            outputs.append(member(rij.index_select(2, slots), nei_mask.index_select(2, slots), center_type,
+                                  nei_type.index_select(2, slots)))
         return torch.cat(outputs, dim=-1)
 
     @torch.jit.unused
     def compute_input_stats(
-        self, samples: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]], protection: float = 0.01
+        self, samples: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], protection: float = 0.01
     ) -> None:
         """Each member's statistics on its own slots of the shared samples."""
         samples = list(samples)
         for k, member in enumerate(self.members):
             slots = self._member_slots(k)
             member.compute_input_stats(
-                ((rij.index_select(2, slots), mask.index_select(2, slots), ctype) for rij, mask, ctype in samples),
+                ((rij.index_select(2, slots), mask.index_select(2, slots), ctype, ntype.index_select(2, slots))
+                 for rij, mask, ctype, ntype in samples),
                 protection,
             )
 

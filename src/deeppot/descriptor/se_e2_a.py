@@ -52,13 +52,16 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
     def dim_out(self) -> int:
         return self.neuron[-1] * self.axis_neuron
 
-    def forward(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
-        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc.
+    def forward(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> torch.Tensor:
+        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc;
+        nei_type: nf x nloc x nnei (-1 where nei_mask is False).
 
         Returns the descriptor, nf x nloc x (neuron[-1] * axis_neuron).
         """
         nf, nloc = rij.shape[0], rij.shape[1]
-        env = self.normalized_environment(rij, nei_mask, center_type)
+        env = self.normalized_environment(rij, nei_mask, center_type, nei_type)
         n, m1 = nf * nloc, self.neuron[-1]
         gr_t = self.embedding_sum(env.reshape(n, self.nnei, 4), nei_mask.reshape(n, self.nnei), center_type.reshape(-1))
         gr_t = gr_t / self.nnei  # gr transposed: n x 4 x M1

@@ -45,14 +45,17 @@ class DescriptorSeR(RadialEmbeddingDescriptor):
     def dim_out(self) -> int:
         return self.neuron[-1]
 
-    def forward(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
-        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc.
+    def forward(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> torch.Tensor:
+        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc;
+        nei_type: nf x nloc x nnei (-1 where nei_mask is False).
 
         Returns the descriptor, nf x nloc x neuron[-1].
         """
         nf, nloc = rij.shape[0], rij.shape[1]
         n = nf * nloc
-        env = self.normalized_environment(rij, nei_mask, center_type).reshape(n, self.nnei, 1)
+        env = self.normalized_environment(rij, nei_mask, center_type, nei_type).reshape(n, self.nnei, 1)
         total = self.embedding_sum(env, nei_mask.reshape(n, self.nnei), center_type.reshape(-1))  # n x 1 x M1
         return (total / (5.0 * self.nnei)).reshape(nf, nloc, self.neuron[-1])  # 1/5: DeePMD-kit's res_rescale
 

@@ -62,14 +62,17 @@ class DescriptorSeT(Descriptor):
     def dim_out(self) -> int:
         return self.neuron[-1]
 
-    def forward(self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor) -> torch.Tensor:
-        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc.
+    def forward(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> torch.Tensor:
+        """rij: nf x nloc x nnei x 3 (Angstrom); nei_mask: nf x nloc x nnei bool; center_type: nf x nloc;
+        nei_type: nf x nloc x nnei (-1 where nei_mask is False).
 
         Returns the descriptor, nf x nloc x neuron[-1].
         """
         nf, nloc = rij.shape[0], rij.shape[1]
         n, m1 = nf * nloc, self.neuron[-1]
-        env = self.normalized_environment(rij, nei_mask, center_type).reshape(n, self.nnei, 4)
+        env = self.normalized_environment(rij, nei_mask, center_type, nei_type).reshape(n, self.nnei, 4)
         _, widths = self.block_fill(nei_mask.reshape(n, self.nnei))
         angular = env[:, :, 1:]  # n x nnei x 3
         result = torch.zeros(n, 1, m1, dtype=self.dtype, device=rij.device)

@@ -1,9 +1,11 @@
-"""Neighbor lists in DeePMD-kit's per-type block layout (spec 3.2), built with a cell list (vesin).
+"""Neighbor lists in DeePMD-kit's slot layouts (spec 3.2), built with a cell list (vesin).
 
-For each local atom i the row is ``[type-0 block (sel[0]) | type-1 block (sel[1]) | ...]``;
-each block holds neighbors of that type sorted by distance, padded with -1 at its end. As in
-DeePMD-kit, candidates within rcut are first sorted by distance and cut to ``sum(sel)``, then split
-by type and cut to ``sel[t]``. :func:`select_slots` is that rule, written once in torch: the Python
+Type-blocked (``mixed_types`` False): for each local atom i the row is ``[type-0 block (sel[0]) |
+type-1 block (sel[1]) | ...]``; each block holds neighbors of that type sorted by distance, padded with
+-1 at its end. As in DeePMD-kit, candidates within rcut are first sorted by distance and cut to
+``sum(sel)``, then split by type and cut to ``sel[t]``. Mixed (``mixed_types`` True, ``sel == [nsel]``):
+the row is the nsel nearest neighbors of any type, nearest first, padded with -1 at its end (DeePMD-kit's
+``format_nlist`` without ``nlist_distinguish_types``). :func:`select_slots` is that rule, written once in torch: the Python
 entry point applies it to vesin's pairs here, the MD-engine entry point to the engine's list
 (``deeppot.model.nlist_format``). Periodic images are integer cell shifts, so a slot is ``(j, shift)``
 with neighbor position ``r_j + shift @ box``.
@@ -27,9 +29,14 @@ class NeighborList:
 
 
 def select_slots(
-    dist: torch.Tensor, nei_type: torch.Tensor, tiebreak: torch.Tensor, rcut: float, sel: List[int]
+    dist: torch.Tensor,
+    nei_type: torch.Tensor,
+    tiebreak: torch.Tensor,
+    rcut: float,
+    sel: List[int],
+    mixed_types: bool = False,
 ) -> torch.Tensor:
-    """Which candidate neighbor fills each slot of the type-blocked layout (spec 3.2).
+    """Which candidate neighbor fills each slot of the type-blocked or (``mixed_types``) mixed layout (spec 3.2).
 
     dist: nf x nloc x ncand candidate distances (Angstrom), any order, any ncand (also 0);
     nei_type: nf x nloc x ncand candidate types, < 0 for no candidate (padding, virtual atom);
@@ -49,6 +56,8 @@ def select_slots(
     # the sum(sel) nearest; padding first makes short lists need no branch
     order = torch.nn.functional.pad(order, (0, nnei), value=-1.0)[:, :, :nnei]  # nf x nloc x nnei
     types = torch.nn.functional.pad(types, (0, nnei), value=-1.0)[:, :, :nnei]
+    if mixed_types:  # one block: the nnei nearest of any type
+        return torch.where(types >= 0, order, -1)
     # type blocks: the k-th nearest type-t neighbor goes to slot offset[t] + k if k < sel[t]
     slot = torch.full_like(order, nnei)  # column nnei collects what is dropped
     offset = 0
@@ -97,10 +106,15 @@ def image_tiebreak(j: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def build_neighbor_list(
-    coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, sel: List[int]
+    coord: np.ndarray,
+    box: Optional[np.ndarray],
+    atype: np.ndarray,
+    rcut: float,
+    sel: List[int],
+    mixed_types: bool = False,
 ) -> NeighborList:
-    """Type-blocked neighbor list of one frame. coord: N x 3 (Angstrom), box: 3 x 3 or None, atype: N
-    (-1 for a virtual atom, which gets no neighbors and is no one's neighbor)."""
+    """Type-blocked (or, with ``mixed_types``, mixed) neighbor list of one frame. coord: N x 3 (Angstrom),
+    box: 3 x 3 or None, atype: N (-1 for a virtual atom, which gets no neighbors and is no one's neighbor)."""
     natoms = coord.shape[0]
     i, j, shift, dist = pair_list(coord, box, rcut)
     real = (atype[i] >= 0) & (atype[j] >= 0)  # virtual atoms (type -1) are no one's neighbors
@@ -117,7 +131,7 @@ def build_neighbor_list(
     cand_tiebreak[i, column] = image_tiebreak(j, shift)
     slots = select_slots(
         torch.from_numpy(cand_dist)[None], torch.from_numpy(cand_type)[None], torch.from_numpy(cand_tiebreak)[None],
-        rcut, sel,
+        rcut, sel, mixed_types,
     )[0].numpy()  # natoms x nnei
     # from candidate columns to pairs: the pair of (center, column) sits at position start[center] + column
     start = np.searchsorted(i, np.arange(natoms))

@@ -16,12 +16,14 @@ from torch import nn
 
 from deeppot import keys
 from deeppot.descriptor import Descriptor, deserialize_descriptor
+from deeppot.descriptor.base import excluded_pair_table
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.pairs import (
     atomic_virial_from_pair_gradient,
     forces_from_pair_gradient,
     gather_pair_vectors,
     local_neighbor_slots,
+    neighbor_types,
     shift_vectors,
     virial_from_pair_gradient,
 )
@@ -45,6 +47,7 @@ class EnergyModel(nn.Module):
         self.ntypes = len(type_map)
         self.rcut = descriptor.rcut
         self.sel = list(descriptor.sel)
+        self.mixed_types = bool(descriptor.mixed_types)  # slot layout: one block of any type (spec 3.2)
         self.atom_exclude_types = [int(t) for t in (atom_exclude_types or [])]
         self.pair_exclude_types = [tuple(int(t) for t in p) for p in (pair_exclude_types or [])]
         self.has_pair_exclude = len(self.pair_exclude_types) > 0
@@ -56,12 +59,8 @@ class EnergyModel(nn.Module):
         for t in self.atom_exclude_types:
             atom_keep[t] = 0.0
         self.register_buffer("atom_keep", atom_keep, persistent=False)
-        slot_keep = torch.ones(self.ntypes, descriptor.nnei, dtype=torch.bool)
-        offsets = descriptor.sel_offsets
-        for ti, tj in self.pair_exclude_types:
-            for a, b in ((ti, tj), (tj, ti)):
-                slot_keep[a, offsets[b] : offsets[b] + self.sel[b]] = False
-        self.register_buffer("slot_keep", slot_keep, persistent=False)
+        # ntypes x ntypes: False for a (center type, neighbor type) pair in pair_exclude_types
+        self.register_buffer("pair_keep", ~excluded_pair_table(self.ntypes, self.pair_exclude_types), persistent=False)
 
     # ------------------------------------------------------------------ core
     def atomic_energy(
@@ -69,36 +68,41 @@ class EnergyModel(nn.Module):
         rij: torch.Tensor,
         nei_mask: torch.Tensor,
         atype: torch.Tensor,
+        nei_type: torch.Tensor,
         fparam: Optional[torch.Tensor] = None,
         aparam: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3).
+        """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3), slot mask
+        nei_mask (nf x nloc x nnei), center types atype (nf x nloc) and neighbor types nei_type (nf x nloc x nnei,
+        -1 for padding; see :func:`deeppot.model.pairs.neighbor_types`).
 
         Type -1 marks a virtual (padding) atom: it has no neighbors and zero energy.
         """
-        nei_mask, atype, real = self.slot_mask(nei_mask, atype)
-        descriptor = self.descriptor(rij, nei_mask, atype)
+        nei_mask, nei_type, atype, real = self.slot_mask(nei_mask, atype, nei_type)
+        descriptor = self.descriptor(rij, nei_mask, atype, nei_type)
         energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
         energy = energy + self.out_bias[0, :, 0][atype]
         return energy * self.atom_keep[atype] * real.to(torch.float64)
 
     def slot_mask(
-        self, nei_mask: torch.Tensor, atype: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, nei_mask: torch.Tensor, atype: torch.Tensor, nei_type: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The slots the descriptor sees: no neighbors for virtual centers (type -1), model-level
-        pair_exclude_types removed. Returns (mask, center types with -1 read as 0, real-center mask)."""
+        pair_exclude_types removed. Returns (mask, neighbor types with -1 where the mask is False,
+        center types with -1 read as 0, real-center mask)."""
         real = atype >= 0
         atype = atype.clamp(min=0)
-        nei_mask = nei_mask & real.unsqueeze(-1)
+        nei_mask = nei_mask & real.unsqueeze(-1) & (nei_type >= 0)
         if self.has_pair_exclude:
-            nei_mask = nei_mask & self.slot_keep[atype]
-        return nei_mask, atype, real
+            nei_mask = nei_mask & self.pair_keep[atype.unsqueeze(-1), nei_type.clamp(min=0)]
+        return nei_mask, torch.where(nei_mask, nei_type, -1), atype, real
 
     def _energy_and_pair_gradient(
         self,
         rij: torch.Tensor,
         nei_mask: torch.Tensor,
         atype: torch.Tensor,
+        nei_type: torch.Tensor,
         fparam: Optional[torch.Tensor],
         aparam: Optional[torch.Tensor],
         create_graph: bool,
@@ -106,7 +110,7 @@ class EnergyModel(nn.Module):
         """Atomic energies (nf x nloc) and g = dE/drij (nf x nloc x nnei x 3)."""
         if not rij.requires_grad:
             rij.requires_grad_(True)
-        atom_energy = self.atomic_energy(rij, nei_mask, atype, fparam, aparam)
+        atom_energy = self.atomic_energy(rij, nei_mask, atype, nei_type, fparam, aparam)
         grads = torch.autograd.grad([atom_energy.sum()], [rij], create_graph=create_graph, allow_unused=True)
         pair_grad = grads[0]
         if pair_grad is None:
@@ -136,13 +140,18 @@ class EnergyModel(nn.Module):
         """
         nf, nall = extended_coord.shape[0], extended_coord.shape[1]
         coord = extended_coord.to(torch.float64).detach()
-        nlist = format_engine_nlist(coord, extended_atype, nlist, mapping, self.rcut, self.sel, self.ntypes)
+        nlist = format_engine_nlist(
+            coord, extended_atype, nlist, mapping, self.rcut, self.sel, self.ntypes, self.mixed_types
+        )
         nloc = nlist.shape[1]
         self._check_params(nf, nloc, fparam, aparam)
         zero_shift = torch.zeros(nf, nloc, nlist.shape[2], 3, dtype=coord.dtype, device=coord.device)
         rij = gather_pair_vectors(coord, nlist, zero_shift).detach()
         atype = extended_atype[:, :nloc].to(torch.int64)
-        atom_energy, pair_grad = self._energy_and_pair_gradient(rij, nlist >= 0, atype, fparam, aparam, False)
+        nei_type = neighbor_types(extended_atype, nlist)
+        atom_energy, pair_grad = self._energy_and_pair_gradient(
+            rij, nlist >= 0, atype, nei_type, fparam, aparam, False
+        )
         atom_energy = atom_energy.detach()
         rij = rij.detach()
         out: Dict[str, torch.Tensor] = {
@@ -209,7 +218,7 @@ class EnergyModel(nn.Module):
             rij = gather_pair_vectors(coord, nlist, shift[:, rows], start)
             chunk_aparam = None if aparam is None else aparam.reshape(nf, natoms, -1)[:, rows]
             energy, pair_grad = self._energy_and_pair_gradient(
-                rij, nlist >= 0, atype[:, rows], fparam, chunk_aparam, create_graph
+                rij, nlist >= 0, atype[:, rows], neighbor_types(atype, nlist), fparam, chunk_aparam, create_graph
             )
             rij = rij.detach()
             parts[keys.ATOM_ENERGY].append(energy if create_graph else energy.detach())
@@ -238,7 +247,7 @@ class EnergyModel(nn.Module):
         if neighbors is None:
             index_np, shift_np = local_neighbor_slots(
                 coord.detach().cpu().numpy(), None if box is None else box.detach().cpu().numpy(),
-                atype.cpu().numpy(), self.rcut, self.sel,
+                atype.cpu().numpy(), self.rcut, self.sel, self.mixed_types,
             )
             neighbors = (torch.from_numpy(index_np), torch.from_numpy(shift_np))
         index = neighbors[0].to(device=coord.device, dtype=torch.long)

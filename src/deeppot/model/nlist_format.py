@@ -63,13 +63,15 @@ def format_engine_nlist(
     rcut: float,
     sel: List[int],
     ntypes: int,
+    mixed_types: bool = False,
 ) -> torch.Tensor:
-    """The model's type-blocked list (nf x nloc x sum(sel), indices into the extended atoms, -1 padding).
+    """The model's list (nf x nloc x sum(sel), indices into the extended atoms, -1 padding), type-blocked or,
+    with ``mixed_types`` (sel = [nsel]), the nsel nearest of any type.
 
     extended_coord: nf x nall x 3 (Angstrom, local atoms first); extended_atype: nf x nall (-1: virtual
     atom, no one's neighbor and without neighbors); nlist: nf x nloc x nnei_any; mapping: nf x nall or
     None. Dropped: padding, the center itself, virtual atoms, distances >= rcut. Kept: the sum(sel)
-    nearest, then the sel[t] nearest of each type t; equal distances are ordered by (mapping[j], j), or
+    nearest, then the sel[t] nearest of each type t (mixed: the nsel nearest); equal distances are ordered by (mapping[j], j), or
     by j without mapping, so the result does not depend on the order of the input list.
     """
     check_engine_shapes(extended_coord, extended_atype, nlist, mapping)
@@ -93,7 +95,7 @@ def format_engine_nlist(
     tiebreak = safe
     if mapping is not None:
         tiebreak = mapping.to(torch.int64).gather(1, safe.reshape(nf, -1)).reshape(safe.shape) * nall + safe
-    slots = select_slots(dist, nei_type, tiebreak, rcut, sel)  # nf x nloc x nnei columns of listed
+    slots = select_slots(dist, nei_type, tiebreak, rcut, sel, mixed_types)  # nf x nloc x nnei columns of listed
     filled = slots >= 0
     columns = slots.clamp(min=0)
     formatted = torch.where(filled, listed.gather(2, columns), -1)

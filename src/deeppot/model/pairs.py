@@ -15,9 +15,15 @@ from deeppot.geometry.neighbors import build_neighbor_list
 
 
 def local_neighbor_slots(
-    coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, sel: List[int]
+    coord: np.ndarray,
+    box: Optional[np.ndarray],
+    atype: np.ndarray,
+    rcut: float,
+    sel: List[int],
+    mixed_types: bool = False,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Neighbor slots of every frame. coord: nf x N x 3; box: nf x 3 x 3 or None; atype: nf x N.
+    """Neighbor slots of every frame, type-blocked or (``mixed_types``) mixed (spec 3.2).
+    coord: nf x N x 3; box: nf x 3 x 3 or None; atype: nf x N.
 
     Returns index (nf x N x nnei int64, local atom, -1 padding) and integer cell shifts
     (nf x N x nnei x 3 int8): the neighbor sits at ``coord[index] + shift @ box``.
@@ -25,7 +31,7 @@ def local_neighbor_slots(
     nf = coord.shape[0]
     index, shift = [], []
     for f in range(nf):
-        nlist = build_neighbor_list(coord[f], None if box is None else box[f], atype[f], rcut, sel)
+        nlist = build_neighbor_list(coord[f], None if box is None else box[f], atype[f], rcut, sel, mixed_types)
         index.append(nlist.index)
         shift.append(nlist.shift.astype(np.int8))
     return np.stack(index), np.stack(shift)
@@ -38,6 +44,14 @@ def shift_vectors(cell_shift: torch.Tensor, box: Optional[torch.Tensor]) -> torc
     nf = cell_shift.shape[0]
     flat = cell_shift.reshape(nf, -1, 3).to(box.dtype)
     return torch.bmm(flat, box).reshape(cell_shift.shape)
+
+
+def neighbor_types(atype: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The type of each slot's neighbor, -1 for padding: nf x nc x nnei int64. atype: nf x nall (types of
+    the atoms ``index`` points into, local or extended); index: nf x nc x nnei (-1 padding)."""
+    nf = index.shape[0]
+    types = atype.to(torch.int64).gather(1, index.clamp(min=0).reshape(nf, -1)).reshape(index.shape)
+    return torch.where(index >= 0, types, -1)
 
 
 def gather_pair_vectors(

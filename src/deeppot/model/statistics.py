@@ -12,7 +12,7 @@ import torch
 
 from deeppot import keys
 from deeppot.model.energy_model import EnergyModel
-from deeppot.model.pairs import gather_pair_vectors
+from deeppot.model.pairs import gather_pair_vectors, neighbor_types
 
 
 def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], protection: float = 0.01) -> None:
@@ -25,8 +25,9 @@ def compute_descriptor_statistics(model: EnergyModel, batches: List[Dict], prote
             coord_t, atype_t = torch.from_numpy(np.asarray(coord)), torch.from_numpy(np.asarray(atype))
             box_t = None if box is None else torch.from_numpy(np.asarray(box, dtype=np.float64))
             index, shift = model.neighbor_slots(coord_t, atype_t, box_t)
-            mask, _, _ = model.slot_mask(index >= 0, atype_t)
-            yield gather_pair_vectors(coord_t, index, shift), mask, atype_t.expand(index.shape[:2])
+            atype_t = atype_t.expand(index.shape[:2])
+            mask, nei_type, _, _ = model.slot_mask(index >= 0, atype_t, neighbor_types(atype_t, index))
+            yield gather_pair_vectors(coord_t, index, shift), mask, atype_t, nei_type
 
     with torch.no_grad():
         model.descriptor.compute_input_stats(samples(), protection)

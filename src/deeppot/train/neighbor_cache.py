@@ -14,9 +14,13 @@ DEFAULT_BUDGET_BYTES = 2 * 1024**3
 
 
 class NeighborCache:
-    def __init__(self, rcut: float, sel: List[int], budget_bytes: int = DEFAULT_BUDGET_BYTES):
+    def __init__(
+        self, rcut: float, sel: List[int], mixed_types: bool = False, budget_bytes: int = DEFAULT_BUDGET_BYTES
+    ):
+        """rcut (Angstrom), sel and mixed_types: the model's slot layout (``Descriptor.mixed_types``)."""
         self.rcut = rcut
         self.sel = list(sel)
+        self.mixed_types = mixed_types
         self.budget = budget_bytes
         self.used = 0
         self.frames: Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]] = {}
@@ -31,7 +35,7 @@ class NeighborCache:
             box = batch.get(keys.BOX)
             index, shift = local_neighbor_slots(
                 np.asarray(batch[keys.COORD])[missing], None if box is None else np.asarray(box)[missing],
-                np.asarray(batch[keys.ATYPE])[missing], self.rcut, self.sel,
+                np.asarray(batch[keys.ATYPE])[missing], self.rcut, self.sel, self.mixed_types,
             )
             for k, i in enumerate(missing):
                 value = (index[k].astype(np.int32), shift[k])

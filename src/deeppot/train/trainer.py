@@ -119,8 +119,8 @@ class Trainer:
             [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
             betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay, fused=True,
         )
-        self.train_neighbors = NeighborCache(self.model.rcut, self.model.sel)
-        self.valid_neighbors = NeighborCache(self.model.rcut, self.model.sel)
+        self.train_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
+        self.valid_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
         self.start_step = 0
         if restart:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
