@@ -1,4 +1,5 @@
-"""Shared factory of small, fast energy models (any registered descriptor) and random test frames (float64).
+"""Shared factory of small, fast models (any registered descriptor; energy, dipole or polar fitting) and random
+test frames (float64).
 
 Used by tests/physics and tests/reference (the latter puts this directory on sys.path in its conftest).
 Normalisation statistics and biases are set to random, non-trivial values so that every term of the
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 
 from deeppot.descriptor import Descriptor, descriptor_class
-from deeppot.fitting.energy import EnergyFitting
+from deeppot.fitting import FITTINGS
+from deeppot.model import MODELS
 from deeppot.model.energy_model import EnergyModel
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -43,6 +45,8 @@ def make_model(
     type_map: Optional[List[str]] = None,
     fitting_input_scale: float = 1.0,
     seed: int = 1,
+    fitting: str = "ener",
+    fitting_options: Optional[Dict] = None,
 ) -> EnergyModel:
     """A float64 EnergyModel with descriptor type ``descriptor`` (a DeePMD-kit name), random weights, random
     (rotation-invariant) davg/dstd and random biases. Descriptor options the type does not take (e.g.
@@ -53,6 +57,9 @@ def make_model(
 
     davg is [avg_r, 0, 0, 0] and dstd [std_r, std_a, std_a, std_a] per center type, constant over slots,
     as DeePMD-kit's statistics produce: anything else would break rotation invariance.
+
+    ``fitting`` "dipole" or "polar" makes a tensor model (``fitting_options`` e.g. fit_diag, scale, shift_diag);
+    its embedding width is the descriptor's M1 and its fitting's exclude_types are ``atom_exclude_types``.
     """
     options = dict(
         ntypes=ntypes,
@@ -74,7 +81,10 @@ def make_model(
     else:
         members = [_make_descriptor(m["descriptor"], {**options, **m}) for m in descriptor]
         descriptor = descriptor_class("hybrid")(members)
-    fitting = EnergyFitting(
+    fit_options = dict(fitting_options or {})
+    if fitting != "ener":
+        fit_options.update(embedding_width=descriptor.dim_emb, exclude_types=atom_exclude_types)
+    fitting_net = FITTINGS[fitting](
         ntypes=ntypes,
         dim_descrpt=descriptor.dim_out,
         neuron=list(fitting_neuron),
@@ -84,12 +94,13 @@ def make_model(
         activation_function=activation_function,
         precision="float64",
         seed=seed + 1000,
+        **fit_options,
     )
     if type_map is None:
         type_map = ["O", "H", "C", "N"][:ntypes] if ntypes <= 4 else [f"T{k}" for k in range(ntypes)]
-    model = EnergyModel(
+    model = MODELS[fitting](
         descriptor,
-        fitting,
+        fitting_net,
         type_map,
         atom_exclude_types=atom_exclude_types,
         pair_exclude_types=pair_exclude_types,
@@ -110,15 +121,17 @@ def make_model(
                 module.davg.copy_(davg)
                 module.dstd.copy_(dstd)
         model.out_bias.copy_(uniform(model.out_bias.shape, -3.0, 3.0))
-        fitting.bias_atom_e.copy_(uniform(fitting.bias_atom_e.shape, -0.5, 0.5))
-        for net in fitting.nets:
+        fitting_net.bias_atom_e.copy_(uniform(fitting_net.bias_atom_e.shape, -0.5, 0.5))
+        if hasattr(fitting_net, "constant_matrix"):
+            fitting_net.constant_matrix.copy_(uniform(fitting_net.constant_matrix.shape, 0.5, 2.0))
+        for net in fitting_net.nets:
             net.layers[0].w.mul_(fitting_input_scale)
         if numb_fparam:
-            fitting.fparam_avg.copy_(uniform((numb_fparam,), -1.0, 1.0))
-            fitting.fparam_inv_std.copy_(uniform((numb_fparam,), 0.5, 2.0))
+            fitting_net.fparam_avg.copy_(uniform((numb_fparam,), -1.0, 1.0))
+            fitting_net.fparam_inv_std.copy_(uniform((numb_fparam,), 0.5, 2.0))
         if numb_aparam:
-            fitting.aparam_avg.copy_(uniform((numb_aparam,), -1.0, 1.0))
-            fitting.aparam_inv_std.copy_(uniform((numb_aparam,), 0.5, 2.0))
+            fitting_net.aparam_avg.copy_(uniform((numb_aparam,), -1.0, 1.0))
+            fitting_net.aparam_inv_std.copy_(uniform((numb_aparam,), 0.5, 2.0))
     model.eval()
     return model
 

@@ -197,3 +197,59 @@ def assert_sel_not_exceeded(model, coord, atype, box):
     """The checks assume no neighbor truncation (truncation makes E discontinuous by design)."""
     counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype), model.rcut, model.ntypes)
     assert np.all(counts <= np.asarray(model.sel)), (counts, model.sel)
+
+
+# ------------------------------------------------------------------ tensor models (dipole, polarizability)
+def _rotate_tensor(values: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """Tensors (... x 3 vectors or ... x 9 row-major matrices) of a frame rotated by r -> r R: mu -> mu R,
+    alpha -> R^T alpha R (both the row-vector form of a rotation by R^T)."""
+    if values.shape[-1] == 3:
+        return values @ rot
+    alpha = values.reshape(*values.shape[:-1], 3, 3)
+    return (rot.T @ alpha @ rot).reshape(values.shape)
+
+
+def check_tensor_rotation(model, coord, atype, box=None, seed: int = 7, atol: float = 1e-12):
+    """r -> r R (and H -> H R): atomic and global dipoles rotate as vectors, polarizabilities as R^T a R."""
+    rot = random_rotation(seed)
+    ref = evaluate(model, coord, atype, box)
+    rotated = evaluate(model, np.asarray(coord) @ rot, atype, None if box is None else np.asarray(box) @ rot)
+    for key in ref:
+        assert np.abs(ref[key]).max() > 1e-3, f"degenerate check: {key} ~ 0"
+        np.testing.assert_allclose(rotated[key], _rotate_tensor(ref[key], rot), rtol=0, atol=atol, err_msg=key)
+
+
+def check_tensor_translation(model, coord, atype, box=None, shift: Sequence[float] = (1.7, -2.3, 0.9),
+                             atol: float = 1e-12):
+    """Atomic and global tensors unchanged by a rigid translation (and, with PBC, lattice moves of atoms)."""
+    ref = evaluate(model, coord, atype, box)
+    moved = [np.asarray(coord) + np.asarray(shift)]
+    if box is not None:
+        moved.append(np.asarray(coord) + np.random.default_rng(3).integers(-2, 3, size=(len(atype), 3)) @ np.asarray(box))
+    for new in moved:
+        out = evaluate(model, new, atype, box)
+        for key in ref:
+            np.testing.assert_allclose(out[key], ref[key], rtol=0, atol=atol, err_msg=key)
+
+
+def check_tensor_permutation(model, coord, atype, box=None, seed: int = 11, atol: float = 1e-12):
+    """Relabelling atoms permutes the atomic tensors and leaves the global one."""
+    perm = np.random.default_rng(seed).permutation(len(atype))
+    ref = evaluate(model, coord, atype, box)
+    out = evaluate(model, np.asarray(coord)[perm], np.asarray(atype)[perm], box)
+    for key in ref:
+        expected = ref[key] if key.startswith("global_") else ref[key][perm]
+        np.testing.assert_allclose(out[key], expected, rtol=0, atol=atol, err_msg=key)
+
+
+def check_tensor_replication(model, coord, atype, box, reps: Sequence[int] = (2, 2, 2), atol: float = 1e-11):
+    """A replicated cell: every image of an atom has its atomic tensor, the global tensor is ncopies x."""
+    ref = evaluate(model, coord, atype, box)
+    big_coord, big_atype, big_box, ncopies = replicate(coord, atype, box, reps)
+    big = evaluate(model, big_coord, big_atype, big_box)
+    for key in ref:
+        if key.startswith("global_"):
+            np.testing.assert_allclose(big[key], ncopies * ref[key], rtol=0, atol=atol, err_msg=key)
+        else:
+            tiled = np.tile(ref[key], (ncopies, 1))
+            np.testing.assert_allclose(big[key], tiled, rtol=0, atol=atol, err_msg=key)

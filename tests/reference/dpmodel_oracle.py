@@ -62,3 +62,23 @@ def reference_evaluate(model, coord: np.ndarray, atype: np.ndarray, box, fparam=
     grad_coord, grad_strain = torch.autograd.grad(energy.sum(), [coord_t, strain])
     virial = -grad_strain.transpose(1, 2).reshape(nf, 9)
     return energy.detach().numpy(), -grad_coord.numpy(), virial.numpy(), out["atom_energy"].detach().numpy()[..., 0]
+
+
+def reference_tensor(model, coord: np.ndarray, atype: np.ndarray, box, fparam=None, aparam=None):
+    """A dpmodel DipoleModel / PolarModel's outputs in float64 numpy: {name: nf x N x ncomp, "global_" + name:
+    nf x ncomp} with DeePMD-kit's names ("dipole" or "polar")."""
+    nf = coord.shape[0]
+    extra = {}
+    if fparam is not None:
+        extra["fparam"] = torch.as_tensor(np.asarray(fparam), dtype=torch.float64).reshape(nf, -1)
+    if aparam is not None:
+        extra["aparam"] = torch.as_tensor(np.asarray(aparam), dtype=torch.float64).reshape(nf, coord.shape[1], -1)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = model.call(torch.tensor(coord, dtype=torch.float64), torch.tensor(atype),
+                         None if box is None else torch.tensor(box, dtype=torch.float64).reshape(nf, 9), **extra)
+    finally:
+        torch.set_default_dtype(previous)
+    return {k: v.detach().numpy().reshape(nf, *([coord.shape[1]] if not k.startswith("global") else []), -1)
+            for k, v in out.items() if k != "mask"}

@@ -9,8 +9,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "test",
         help="errors of a frozen model on labeled data, as 'dp test'",
-        description="Print energy, force and virial MAE/RMSE of a frozen model on data systems and "
-        "optionally write dp-test-style detail files.",
+        description="Print energy, force and virial MAE/RMSE of a frozen energy model (or the dipole / "
+        "polarizability RMSE of a tensor model) on data systems and optionally write dp-test-style detail files.",
     )
     parser.add_argument("-m", "--model", default="frozen_model.pth", help="frozen model file (default frozen_model.pth)")
     parser.add_argument("-s", "--system", default=".", help="a data system, or a folder searched recursively")
@@ -18,8 +18,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("-r", "--rand-seed", type=int, default=None, help="seed of --shuffle-test")
     parser.add_argument("--shuffle-test", action="store_true", help="test frames in random order")
     parser.add_argument("-d", "--detail-file", default=None,
-                        help="prefix P of detail files P.e.out, P.e_peratom.out, P.f.out, P.v.out, P.v_peratom.out")
-    parser.add_argument("-a", "--atomic", action="store_true", help="also write atomic energies (P.ae.out)")
+                        help="prefix P of detail files P.e.out, P.e_peratom.out, P.f.out, P.v.out, P.v_peratom.out "
+                        "(tensor models: P.dipole.out or P.polarizability.out)")
+    parser.add_argument("-a", "--atomic", action="store_true",
+                        help="energy models: also write atomic energies (P.ae.out); tensor models: test the atomic "
+                        "tensors (atomic_*.npy labels) instead of the global one")
     parser.set_defaults(func=run)
     return parser
 

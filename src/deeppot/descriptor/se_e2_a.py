@@ -52,6 +52,11 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
     def dim_out(self) -> int:
         return self.neuron[-1] * self.axis_neuron
 
+    @property
+    def dim_emb(self) -> int:
+        """M1, the rows of the rotation matrix."""
+        return self.neuron[-1]
+
     def forward(
         self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
     ) -> torch.Tensor:
@@ -60,6 +65,13 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
 
         Returns the descriptor, nf x nloc x (neuron[-1] * axis_neuron).
         """
+        return self.forward_with_rotation(rij, nei_mask, center_type, nei_type)[0]
+
+    def forward_with_rotation(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The descriptor (as :meth:`forward`) and the rotation matrix gr[:, :, 1:], nf x nloc x M1 x 3: the
+        three equivariant columns of gr = (1/nnei) sum_j G_j^T R_j (DeePMD-kit's se_e2_a returns the same)."""
         nf, nloc = rij.shape[0], rij.shape[1]
         env = self.normalized_environment(rij, nei_mask, center_type, nei_type)
         n, m1 = nf * nloc, self.neuron[-1]
@@ -67,7 +79,7 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
         gr_t = gr_t / self.nnei  # gr transposed: n x 4 x M1
         gr = gr_t.transpose(1, 2)  # n x M1 x 4
         desc = torch.matmul(gr, gr_t[:, :, : self.axis_neuron])  # n x M1 x M2
-        return desc.reshape(nf, nloc, m1 * self.axis_neuron)
+        return desc.reshape(nf, nloc, m1 * self.axis_neuron), gr[:, :, 1:].reshape(nf, nloc, m1, 3)
 
     # ------------------------------------------------------------ compression
     @torch.jit.unused

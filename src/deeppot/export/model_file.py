@@ -27,6 +27,7 @@ from torch import nn
 
 from deeppot import __version__
 from deeppot.errors import ModelFileError
+from deeppot.model import deserialize_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.train.checkpoint import FROZEN_METADATA_ENTRY, archive_kind, atomic_write
 
@@ -37,7 +38,7 @@ ARRAYS_ENTRY = "deeppot/variables.npz"
 
 
 class FrozenEnergyModel(nn.Module):
-    """TorchScript face of an EnergyModel for MD engines."""
+    """TorchScript face of a model (energy, dipole or polar) for MD engines: its ``forward_lower``."""
 
     def __init__(self, model: EnergyModel):
         super().__init__()
@@ -172,8 +173,8 @@ def read_model_metadata(path: Path) -> Dict:
 
 
 def load_model(path: Path) -> Tuple[EnergyModel, Dict]:
-    """The eager model rebuilt from a frozen file, and the file's metadata."""
+    """The eager model (its class picked by the fitting type) rebuilt from a frozen file, and the file's metadata."""
     meta = read_model_metadata(path)
-    model = EnergyModel.deserialize(meta["model"])
+    model = deserialize_model(meta["model"])
     model.min_nbor_dist = meta.get("min_nbor_dist", -1.0)
     return model.eval(), meta

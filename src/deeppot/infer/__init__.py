@@ -1,15 +1,15 @@
-"""Inference with frozen models: DeepPot (numpy in, numpy out) and the ASE calculator.
+"""Inference with frozen models: DeepPot, DeepDipole, DeepPolar (numpy in, numpy out) and the ASE calculator.
 
-``DeepPot`` is imported lazily so that ``import dpdata`` (which loads our dpdata driver through its
+The evaluators are imported lazily so that ``import dpdata`` (which loads our dpdata driver through its
 plugin entry point) does not pay for importing torch.
 """
 
-__all__ = ["DeepPot"]
+__all__ = ["DeepDipole", "DeepPolar", "DeepPot"]
 
 
 def __getattr__(name):
-    if name == "DeepPot":
-        from deeppot.infer.deep_pot import DeepPot
+    if name in __all__:
+        from deeppot.infer import deep_pot
 
-        return DeepPot
+        return getattr(deep_pot, name)
     raise AttributeError(name)

@@ -1,4 +1,9 @@
-"""``deeppot test``: errors of a frozen model on labeled systems, and ``dp test``-style detail files."""
+"""``deeppot test``: errors of a frozen model on labeled systems, and ``dp test``-style detail files.
+
+Energy models: energy, force and virial errors (files ``P.e.out``, ``P.f.out``, ...). Dipole and polar models
+(:func:`test_tensor_system`): the RMSE of the global tensor (also / sqrt(nsel) and / nsel, nsel = atoms of the
+selected types) or, with ``atomic``, of the atomic tensors of the selected atoms, as DeePMD-kit's
+``TensorTester``; file ``P.dipole.out`` / ``P.polarizability.out``."""
 
 import logging
 from pathlib import Path
@@ -6,8 +11,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from deeppot import keys
 from deeppot.data import DeepmdSystem, expand_systems
-from deeppot.infer.deep_pot import DeepPot
+from deeppot.infer.deep_pot import DeepEval, DeepPot, DeepTensor
 
 log = logging.getLogger("deeppot")
 
@@ -27,6 +33,12 @@ REPORT = (
     ("rmse_va", "Virial RMSE/Natoms : {:e} eV"),
 )
 
+# per tensor model: (label name, detail-file components, report title)
+TENSORS = {
+    "dipole": (keys.DIPOLE, ("x", "y", "z"), "Dipole"),
+    "polar": (keys.POLARIZABILITY, ("pxx", "pxy", "pxz", "pyx", "pyy", "pyz", "pzx", "pzy", "pzz"), "Polarizability"),
+}
+
 
 def _mae_rmse(diff: np.ndarray):
     return float(np.mean(np.abs(diff))), float(np.sqrt(np.mean(diff**2)))
@@ -43,17 +55,13 @@ def test_system(
     detail: Optional[str], append: bool, atomic: bool,
 ) -> Dict[str, tuple]:
     """Errors on one system as {name: (value, weight)} and, with ``detail``, the detail files."""
-    frames = np.arange(system.nframes)
-    if rng is not None:
-        rng.shuffle(frames)
-    if numb_test > 0:
-        frames = frames[:numb_test]
+    frames = _test_frames(system, numb_test, rng)
     nframes, natoms = len(frames), system.natoms
     coord = system.coord[frames]
     box = None if system.box is None else system.box[frames].reshape(nframes, 9)
     fparam = None if system.fparam is None else system.fparam[frames]
     aparam = None if system.aparam is None else system.aparam[frames]
-    out = dp.eval(coord, box, system.atype, atomic=atomic, fparam=fparam, aparam=aparam)
+    out = dp.eval(coord, box, system.frame_types(frames), atomic=atomic, fparam=fparam, aparam=aparam)
     energy, force, virial = out[0].reshape(-1), out[1], out[2]
     errors: Dict[str, tuple] = {}
     if system.energy is not None:
@@ -96,21 +104,81 @@ def _write_detail(prefix: Path, system, frames, energy, force, virial, out, atom
         _save(prefix.with_suffix(".ae.out"), out[3].reshape(-1, 1), f"{name}: pred_atom_energy", append)
 
 
+def test_tensor_system(
+    dp: DeepTensor, system: DeepmdSystem, numb_test: int, rng: Optional[np.random.Generator],
+    detail: Optional[str], append: bool, atomic: bool,
+) -> Dict[str, tuple]:
+    """Errors of a dipole/polar model on one system as {name: (value, weight)}: the global tensor, or with
+    ``atomic`` the atomic tensors of the atoms of the selected types (DeePMD-kit's ``dp test -a``); a system
+    without that label is skipped with a warning. With ``detail``, ``<detail>.<label>.out``."""
+    label, components, title = TENSORS[dp.fitting_type]
+    label = "atom_" + label if atomic else label
+    if label not in system.tensors:
+        log.warning("# %s has no %s label (%s); not tested", system.path, label,
+                    "atomic_" + label[5:] + ".npy" if atomic else label + ".npy")
+        return {}
+    frames = _test_frames(system, numb_test, rng)
+    nframes = len(frames)
+    box = None if system.box is None else system.box[frames].reshape(nframes, 9)
+    fparam = None if system.fparam is None else system.fparam[frames]
+    aparam = None if system.aparam is None else system.aparam[frames]
+    pred = dp.eval(system.coord[frames], box, system.atype, atomic=atomic, fparam=fparam, aparam=aparam)
+    selected = np.isin(system.atype, dp.get_sel_type())
+    nsel = int(selected.sum())
+    data = system.tensors[label][frames]
+    if atomic:
+        pred, data = pred[:, selected].reshape(nframes, -1), data[:, selected].reshape(nframes, -1)
+    rmse = float(np.sqrt(np.mean((pred - data) ** 2)))
+    errors: Dict[str, tuple] = {"rmse": (rmse, pred.size)}
+    if not atomic and nsel:
+        errors.update(rmse_sqrtn=(rmse / np.sqrt(nsel), pred.size), rmse_n=(rmse / nsel, pred.size))
+    log.info("# number of test data : %d", nframes)
+    for key, text in _tensor_report(title):
+        if key in errors:
+            log.info(text.format(errors[key][0]))
+    log.info("The unit of error is the same as the unit of provided label.")
+    if detail:
+        names = ([f"{c}{k}" for k in range(1, nsel + 1) for c in components] if atomic else list(components))
+        header = f"{system.path}: " + " ".join([f"data_{n}" for n in names] + [f"pred_{n}" for n in names])
+        _save(Path(detail).with_suffix(f".{TENSORS[dp.fitting_type][0]}.out"),
+              np.concatenate([data.reshape(nframes, -1), pred.reshape(nframes, -1)], axis=1), header, append)
+    return errors
+
+
+def _tensor_report(title: str) -> tuple:
+    return (("rmse", title + "  RMSE       : {:e}"), ("rmse_sqrtn", title + "  RMSE/sqrtN : {:e}"),
+            ("rmse_n", title + "  RMSE/N     : {:e}"))
+
+
+def _test_frames(system: DeepmdSystem, numb_test: int, rng: Optional[np.random.Generator]) -> np.ndarray:
+    """The frames tested: all or the first ``numb_test`` (0 = all), shuffled by ``rng`` if given."""
+    frames = np.arange(system.nframes)
+    if rng is not None:
+        rng.shuffle(frames)
+    return frames[:numb_test] if numb_test > 0 else frames
+
+
 def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], shuffle: bool,
              detail: Optional[str], atomic: bool) -> Dict[str, float]:
     """Test ``model`` on every system found under ``system``; returns the weighted-average errors."""
-    dp = DeepPot(model)
+    dp = DeepEval.load(model)
+    tensor = isinstance(dp, DeepTensor)
     paths = expand_systems(system, option="-s/--system")
     rng = np.random.default_rng(rand_seed) if shuffle else None
     totals: Dict[str, List[tuple]] = {}
-    for index, path in enumerate(paths):
+    written = False
+    for path in paths:
         data = DeepmdSystem.load(path, dp.get_type_map(), numb_fparam=dp.get_dim_fparam(),
-                                 numb_aparam=dp.get_dim_aparam(), type_map_hint=MODEL_TYPE_MAP_HINT)
+                                 numb_aparam=dp.get_dim_aparam(), type_map_hint=MODEL_TYPE_MAP_HINT,
+                                 **(dict(tensor_labels=dp.label_names(), sel_type=dp.get_sel_type()) if tensor else {}))
         log.info("# ---------------output of deeppot test---------------")
         log.info("# testing system : %s", path)
-        errors = test_system(dp, data, numb_test, rng, detail, index > 0, atomic)
+        tester = test_tensor_system if tensor else test_system
+        errors = tester(dp, data, numb_test, rng, detail, written, atomic)
+        written = written or bool(errors)
         for key, value in errors.items():
-            totals.setdefault(key, []).append(value)
+            if key not in ("rmse_sqrtn", "rmse_n"):  # per system only, as DeePMD-kit
+                totals.setdefault(key, []).append(value)
     average = {}
     for key, values in totals.items():
         weights = np.array([w for _, w in values], dtype=float)
@@ -120,7 +188,7 @@ def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], 
     if len(paths) > 1:
         log.info("# ----------weighted average of errors-----------")
         log.info("# number of systems : %d", len(paths))
-        for key, text in REPORT:
+        for key, text in (_tensor_report(TENSORS[dp.fitting_type][2]) if tensor else REPORT):
             if key in average:
                 log.info(text.format(average[key]))
     return average

@@ -5,11 +5,17 @@ from deeppot.descriptor import descriptor_class
 from deeppot.errors import ConfigError
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
+from deeppot.model.tensor_model import DipoleModel, PolarModel
 
 
 def build_model(config: ModelConfig) -> EnergyModel:
     """The model of a resolved model section (every sel a number: :meth:`ModelConfig.resolve_sel`), as
-    training makes it and checkpoints, out.json and frozen files hold it."""
+    training makes it and checkpoints, out.json and frozen files hold it; its fitting type picks the builder."""
+    return BUILDERS[config.fitting_net.type](config)
+
+
+def build_energy_model(config: ModelConfig) -> EnergyModel:
+    """An energy model (fitting type "ener")."""
     desc_cfg, fit_cfg = config.descriptor, config.fitting_net
     if fit_cfg.atom_ener or fit_cfg.dim_case_embd or fit_cfg.default_fparam is not None or fit_cfg.use_aparam_as_mask:
         raise ConfigError(
@@ -41,3 +47,7 @@ def build_model(config: ModelConfig) -> EnergyModel:
         pair_exclude_types=config.pair_exclude_types,
         preset_out_bias=config.preset_out_bias,
     )
+
+
+BUILDERS = {"ener": build_energy_model, "dipole": DipoleModel.from_config, "polar": PolarModel.from_config}
+"""Fitting type -> builder of its model from the resolved model section."""

@@ -253,6 +253,13 @@ class EnergyModel(nn.Module):
         index = neighbors[0].to(device=coord.device, dtype=torch.long)
         return index, shift_vectors(neighbors[1].to(coord.device), box)
 
+    @torch.jit.unused
+    def compute_output_bias(self, batches: List[Dict]) -> None:
+        """out_bias/out_std from the energy labels of sampled numpy batches (spec 3.11)."""
+        from deeppot.model.statistics import compute_output_bias
+
+        compute_output_bias(self, batches, self.fitting.rcond)
+
     # -------------------------------------------------------- serialization
     @torch.jit.unused
     def serialize(self) -> dict:

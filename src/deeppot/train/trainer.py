@@ -21,13 +21,10 @@ from deeppot import keys
 from deeppot.config import InputConfig
 from deeppot.data import BatchSampler, DeepmdSystem, batch_sizes, expand_systems, iter_frames, system_probabilities
 from deeppot.errors import ConfigError, TrainingDiverged
+from deeppot.model import data_label_options
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
-from deeppot.model.statistics import (
-    compute_descriptor_statistics,
-    compute_output_bias,
-    compute_parameter_statistics,
-)
+from deeppot.model.statistics import compute_descriptor_statistics, compute_parameter_statistics
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.eta import EtaClock
@@ -35,7 +32,7 @@ from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.sel import NeighborStatistics, resolve_model_section
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
-from deeppot.train.loss import EnergyLoss
+from deeppot.train.loss import build_loss
 from deeppot.train.unsupported import check_supported
 
 log = logging.getLogger("deeppot")
@@ -70,11 +67,13 @@ class DataSet:
     batch_sizes: List[int]
 
 
-def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section: str) -> DataSet:
+def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section: str,
+                 label_options: Optional[Dict] = None) -> DataSet:
+    """The systems of a data section; ``label_options``: extra ``DeepmdSystem.load`` options (tensor labels)."""
     paths = expand_systems(data_cfg.systems)
     systems = [
         DeepmdSystem.load(p, type_map, sort_atoms=True, numb_fparam=fitting_cfg.numb_fparam,
-                          numb_aparam=fitting_cfg.numb_aparam)
+                          numb_aparam=fitting_cfg.numb_aparam, **(label_options or {}))
         for p in paths
     ]
     sizes = batch_sizes(data_cfg.batch_size, [s.natoms for s in systems])
@@ -96,9 +95,11 @@ class Trainer:
         self.output_dir = Path(output_dir)
         tcfg, mcfg = config.training, config.model
         seed = tcfg.seed if tcfg.seed is not None else 0
-        self.train_data = load_dataset(tcfg.training_data, mcfg.type_map, mcfg.fitting_net, seed, "training_data")
+        labels = data_label_options(mcfg)
+        self.train_data = load_dataset(tcfg.training_data, mcfg.type_map, mcfg.fitting_net, seed, "training_data",
+                                       labels)
         self.valid_data = (
-            load_dataset(tcfg.validation_data, mcfg.type_map, mcfg.fitting_net, seed + 1, "validation_data")
+            load_dataset(tcfg.validation_data, mcfg.type_map, mcfg.fitting_net, seed + 1, "validation_data", labels)
             if tcfg.validation_data is not None else None
         )
         self.checkpoint_path = resolve_checkpoint(restart or init_model) if (restart or init_model) else None
@@ -112,7 +113,7 @@ class Trainer:
             lr_cfg.start_lr, lr_cfg.stop_lr, tcfg.numb_steps, lr_cfg.decay_steps, lr_cfg.decay_rate,
             lr_cfg.smooth, warmup_steps, lr_cfg.warmup_start_factor,
         )
-        self.loss = EnergyLoss.from_config(config.loss, lr_cfg.start_lr)
+        self.loss = build_loss(config.loss, lr_cfg.start_lr, self.model)
         ocfg = config.optimizer
         optimizer_cls = torch.optim.AdamW if ocfg.type == "AdamW" else torch.optim.Adam
         self.optimizer = optimizer_cls(
@@ -163,7 +164,7 @@ class Trainer:
             for _, batch in zip(range(mcfg.data_stat_nbatch), iter_frames(system, bs, i))
         ]
         compute_descriptor_statistics(model, stat_batches, mcfg.data_stat_protect)
-        compute_output_bias(model, stat_batches, mcfg.fitting_net.rcond)
+        model.compute_output_bias(stat_batches)
         compute_parameter_statistics(model, stat_batches, mcfg.data_stat_protect)
         return model
 
@@ -172,19 +173,21 @@ class Trainer:
         return self.model_config.model_dump(mode="json")
 
     def validate(self, lr: float) -> Optional[Dict[str, float]]:
-        """Metrics over numb_btch validation batches, weighted by atoms per batch."""
+        """Metrics over numb_btch validation batches, weighted by atoms per batch; a metric averages the
+        batches that carry its label (NaN in none), e.g. a tensor's atomic and global labels in separate systems."""
         if self.valid_data is None:
             return None
         totals: Dict[str, float] = {}
-        weight = 0
+        weights: Dict[str, float] = {}
         for _ in range(self.config.training.validation_data.numb_btch):
             batch = batch_to_torch(self.valid_data.sampler.next_batch())
             pred = evaluate_batch(self.model, batch, False, self.valid_neighbors)
             _, metrics = self.loss(pred, batch, batch["natoms"], lr)
             for name, value in metrics.items():
-                totals[name] = totals.get(name, 0.0) + value * batch["natoms"]
-            weight += batch["natoms"]
-        return {name: value / weight for name, value in totals.items()}
+                known = math.isfinite(value)
+                totals[name] = totals.get(name, 0.0) + (value * batch["natoms"] if known else 0.0)
+                weights[name] = weights.get(name, 0.0) + (batch["natoms"] if known else 0.0)
+        return {name: totals[name] / weights[name] if weights[name] else float("nan") for name in totals}
 
     def save(self, step: int) -> Path:
         tcfg = self.config.training
@@ -231,9 +234,7 @@ class Trainer:
 
     def run(self) -> None:
         tcfg = self.config.training
-        metric_names = ["rmse"] + [n for n, on in (("rmse_e", self.loss.has_e), ("rmse_f", self.loss.has_f),
-                                                   ("rmse_v", self.loss.has_v)) if on]
-        lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, metric_names, self.valid_data is not None,
+        lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, self.loss.metric_names, self.valid_data is not None,
                               restart_step=self.start_step if self.start_step > 0 else None)
         self.model.train()
         clock = EtaClock(self.start_step, tcfg.numb_steps)
@@ -251,9 +252,10 @@ class Trainer:
                     valid_metrics = self.validate(lr)
                     lcurve.write(step, train_metrics, valid_metrics, lr)
                     now, eta = clock.elapsed(), clock.eta()
-                    log.info("step %d/%d: trn rmse %.3e%s, lr %.1e, %.2f s since last, ETA %s", step,
-                             tcfg.numb_steps, train_metrics["rmse"],
-                             "" if valid_metrics is None else ", val rmse %.3e" % valid_metrics["rmse"],
+                    headline = self.loss.metric_names[0]  # "rmse" (energy) or the first tensor rmse
+                    log.info("step %d/%d: trn %s %.3e%s, lr %.1e, %.2f s since last, ETA %s", step,
+                             tcfg.numb_steps, headline, train_metrics[headline],
+                             "" if valid_metrics is None else ", val %s %.3e" % (headline, valid_metrics[headline]),
                              lr, now - last_time, "(after the next steps)" if eta is None else _format_duration(eta))
                     last_time = now
                 if step % tcfg.save_freq == 0 or step == tcfg.numb_steps:
