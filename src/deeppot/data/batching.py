@@ -148,7 +148,7 @@ def make_batch(system: DeepmdSystem, frames: np.ndarray, system_index: int = 0) 
     """Batch of the given frames of one system.
 
     Keys: ``keys.COORD`` (bs, N, 3); ``keys.BOX`` (bs, 3, 3) or None; ``keys.ATYPE``
-    (bs, N) int64; each present label (``keys.ENERGY`` (bs,), ``keys.FORCE`` (bs, N, 3),
+    (bs, N) int64 (per frame: a mixed-type system's frames differ; -1 for a virtual atom); each present label (``keys.ENERGY`` (bs,), ``keys.FORCE`` (bs, N, 3),
     ``keys.VIRIAL`` (bs, 9)); ``keys.find_key(label)`` 1.0/0.0 for energy, force, virial;
     ``keys.FPARAM`` (bs, nfp) and ``keys.APARAM`` (bs, N, nap) when present; each tensor label of
     ``system.tensors`` with its find flag 1.0; ``"natoms"``
@@ -159,7 +159,7 @@ def make_batch(system: DeepmdSystem, frames: np.ndarray, system_index: int = 0) 
     batch: dict = {
         keys.COORD: np.array(system.coord[frames]),
         keys.BOX: None if system.box is None else np.array(system.box[frames]),
-        keys.ATYPE: np.tile(system.atype, (frames.size, 1)),
+        keys.ATYPE: system.frame_types(frames),
     }
     for label in keys.LABELS:
         value = getattr(system, label)

@@ -5,6 +5,12 @@ A system is a folder holding ``type.raw`` (one integer type per atom), an option
 more ``set.*`` folders of ``.npy`` arrays whose first axis is the frame. Units: Angstrom, eV,
 eV/Angstrom; the virial is in eV. Every array is returned in float64.
 
+Mixed-type systems (DeePMD-kit's format for mixed-type descriptors such as se_atten, spec section 4):
+every set holds ``real_atom_types.npy`` (nframes x natoms integers), the types of each frame's atoms,
+-1 for a virtual (padding) atom; ``type.raw`` then only gives the number of atoms, and ``type_map.raw``
+names the type indices (needed unless the model's type_map does). Frames of different compositions
+share one system; ``DeepmdSystem.atype`` is then per frame.
+
 An HDF5 group ``file.h5#/group`` with the same entries as datasets is read the same way: the
 loader sees either through a small store (``FolderStore`` here, ``H5Store`` in
 :mod:`deeppot.data.hdf5`) and validates both with the same code.
@@ -27,6 +33,9 @@ from deeppot.errors import DataError
 
 # |det(box)| below this volume (Angstrom^3) counts as a singular cell.
 _MIN_CELL_VOLUME = 1e-6
+
+# Per-frame atom types of a mixed-type system (set.*/real_atom_types.npy).
+_REAL_TYPES = "real_atom_types"
 
 # Optional label files; each must be in every set or in none.
 _LABEL_FILES = (keys.ENERGY, keys.FORCE, keys.VIRIAL)
@@ -113,7 +122,8 @@ class DeepmdSystem:
         Atoms per frame, N.
     atype : np.ndarray
         (N,) int64 model types (indices into the model ``type_map``; the raw ``type.raw``
-        indices when there is no name mapping).
+        indices when there is no name mapping); for a mixed-type system (nf, N), the types of
+        each frame, -1 for a virtual atom. :meth:`frame_types` gives (k, N) for either.
     type_names : list[str]
         Name of each model type, for display: ``type_names[atype[i]]`` names atom i.
     nframes : int
@@ -157,6 +167,16 @@ class DeepmdSystem:
     aparam: np.ndarray | None
     atom_order: np.ndarray
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def mixed_type(self) -> bool:
+        """Whether the atom types vary per frame (``real_atom_types.npy``); atype is then (nf, N)."""
+        return self.atype.ndim == 2
+
+    def frame_types(self, frames: np.ndarray) -> np.ndarray:
+        """(k, N) int64 model types of the frames ``frames`` ((k,) frame numbers), -1 for a virtual atom."""
+        frames = np.asarray(frames, dtype=np.int64)
+        return np.array(self.atype[frames]) if self.mixed_type else np.tile(self.atype, (frames.size, 1))
 
     def has(self, label: str) -> bool:
         """Whether the array ``label`` (e.g. ``keys.ENERGY``, ``keys.BOX``) is present."""
@@ -215,6 +235,9 @@ class DeepmdSystem:
         with open_store(path) as store:
             system = cls._load(store, type_map, sort_atoms, numb_fparam, numb_aparam, type_map_hint)
             if tensor_labels:
+                if system.mixed_type and sel_type is not None:
+                    raise DataError(f"{store.name}: atomic tensor labels of selected types (sel_type) are not "
+                                    "supported for a mixed-type system (real_atom_types.npy); use standard systems.")
                 selected = np.ones(system.natoms, dtype=bool) if sel_type is None else np.isin(system.atype, sel_type)
                 coords = [store.read_array(f"{name}/coord.npy") for name in store.set_names()]
                 frames = [int(c.shape[0]) if c.ndim > 1 else 1 for c in coords]
@@ -236,7 +259,6 @@ class DeepmdSystem:
         """``load`` on an open store; every array is read before the store closes."""
         raw_types = _read_type_raw(store)
         natoms = len(raw_types)
-        atype, type_names = _model_types(store, raw_types, type_map, type_map_hint)
         pbc = not store.has("nopbc")
 
         set_names = store.set_names()
@@ -246,6 +268,18 @@ class DeepmdSystem:
                 "set.000/box.npy, ..."
             )
         sets = [_read_set(store, d, natoms, pbc, numb_fparam, numb_aparam) for d in set_names]
+        mixed = [d for d, s in zip(set_names, sets) if _REAL_TYPES in s]
+        if mixed and len(mixed) < len(sets):
+            standard = [d for d in set_names if d not in mixed]
+            raise DataError(
+                f"{store.name}: {_REAL_TYPES}.npy is in {', '.join(mixed)} but missing in {', '.join(standard)}. "
+                "A system is mixed-type in every set or in none: split it into two systems."
+            )
+        if mixed:
+            real_types = [s.pop(_REAL_TYPES) for s in sets]
+            atype, type_names = _mixed_model_types(store, set_names, real_types, type_map, type_map_hint)
+        else:
+            atype, type_names = _model_types(store, raw_types, type_map, type_map_hint)
         for name in (*_LABEL_FILES, keys.FPARAM, keys.APARAM):
             present = [d for d, s in zip(set_names, sets) if name in s]
             if present and len(present) < len(sets):
@@ -265,7 +299,7 @@ class DeepmdSystem:
         force = joined(keys.FORCE)
         aparam = joined(keys.APARAM)
         energy = joined(keys.ENERGY)
-        if sort_atoms:
+        if sort_atoms and not mixed:  # a mixed-type system keeps the file order (types vary per frame)
             order = np.argsort(atype, kind="stable").astype(np.int64)
         else:
             order = np.arange(natoms, dtype=np.int64)
@@ -273,7 +307,7 @@ class DeepmdSystem:
         system = cls(
             path=store.name,
             natoms=natoms,
-            atype=atype[order],
+            atype=atype[..., order],
             type_names=type_names,
             nframes=coord.shape[0],
             pbc=pbc,
@@ -362,6 +396,60 @@ def _model_types(
     return raw_types, [f"type_{i}" for i in range(int(raw_types.max()) + 1)]
 
 
+def _read_real_types(store: Store, set_name: str, nframes: int, natoms: int) -> np.ndarray:
+    """(nframes, N) int64 raw types of a mixed-type set's real_atom_types.npy (-1: virtual atom)."""
+    entry = f"{set_name}/{_REAL_TYPES}.npy"
+    file = store.where(entry)
+    raw = _check_shape(store.read_array(entry), file, nframes, natoms, f"{natoms} atoms (type.raw)")
+    values = np.asarray(raw)
+    if not np.issubdtype(values.dtype, np.number) or not np.all(np.isfinite(values)) \
+            or not np.array_equal(values, np.round(values)):
+        raise DataError(f"{file}: holds non-integer values; it must hold integer types, -1 for a virtual atom.")
+    types = values.astype(np.int64)
+    if types.min(initial=0) < -1:
+        frame, atom = np.argwhere(types < -1)[0]
+        raise DataError(
+            f"{file}: type {types[frame, atom]} of atom {atom} in frame {frame} (0-based); types are 0-based "
+            "indices into type_map.raw, -1 for a virtual atom."
+        )
+    return types
+
+
+def _mixed_model_types(
+    store: Store, set_names: list[str], real_types: list[np.ndarray], type_map: list[str] | None, type_map_hint: str
+) -> tuple[np.ndarray, list[str]]:
+    """Per-frame model types (nf, N) int64 of a mixed-type system, -1 for a virtual atom, from each set's
+    raw types (real_atom_types.npy), remapped by element name when the system has type_map.raw and the model a
+    type_map (as DeePMD-kit). Returns (atype, names of the model types)."""
+    system_names = store.read_tokens("type_map.raw") if store.has("type_map.raw") else None
+    names = system_names if system_names is not None else (list(type_map) if type_map else None)
+    if names is None:
+        raise DataError(
+            f"{store.where('type_map.raw')}: missing. A mixed-type system (set.*/{_REAL_TYPES}.npy) needs "
+            "type_map.raw, the element name of each type index, one per line."
+        )
+    source = "type_map.raw" if system_names is not None else f"the type_map {list(type_map)}"
+    for set_name, types in zip(set_names, real_types):
+        if types.max(initial=-1) >= len(names):
+            frame, atom = np.argwhere(types >= len(names))[0]
+            raise DataError(
+                f"{store.where(set_name + '/' + _REAL_TYPES + '.npy')}: type {types[frame, atom]} of atom {atom} in "
+                f"frame {frame} (0-based) is out of range of {source}, which names {len(names)} elements "
+                f"{names}. Fix the file or add the missing names to {store.where('type_map.raw')}."
+            )
+    raw = real_types[0] if len(real_types) == 1 else np.concatenate(real_types)
+    if not type_map or system_names is None:
+        return raw, list(names)
+    missing = [name for name in system_names if name not in type_map]
+    if missing:
+        raise DataError(
+            f"{store.where('type_map.raw')}: elements {missing} are not in the type_map {list(type_map)}. "
+            f"{type_map_hint}"
+        )
+    lookup = np.array([type_map.index(name) for name in system_names] + [-1], dtype=np.int64)  # -1 stays -1
+    return lookup[raw], list(type_map)
+
+
 def _read_set(
     store: Store, set_name: str, natoms: int, pbc: bool, numb_fparam: int, numb_aparam: int
 ) -> dict[str, np.ndarray]:
@@ -374,11 +462,6 @@ def _read_set(
         raise DataError(
             f"{store.where(coord_file)}: missing. Every set needs coord.npy of shape "
             "(nframes, natoms * 3)."
-        )
-    if store.has(f"{set_name}/real_atom_types.npy"):
-        raise DataError(
-            f"{store.where(set_name + '/real_atom_types.npy')}: mixed-type systems are not "
-            "supported. Convert the data to one system per composition."
         )
     coord_raw = store.read_array(coord_file)
     nframes = coord_raw.shape[0] if coord_raw.ndim > 1 else 1
@@ -418,6 +501,8 @@ def _read_set(
                 "Remove or fix those frames."
             )
         out[name] = arr
+    if store.has(f"{set_name}/{_REAL_TYPES}.npy"):
+        out[_REAL_TYPES] = _read_real_types(store, set_name, nframes, natoms)
     if keys.BOX in out:
         volume = np.linalg.det(out[keys.BOX].reshape(-1, 3, 3))
         singular = np.flatnonzero(np.abs(volume) < _MIN_CELL_VOLUME)
