@@ -195,6 +195,235 @@ class SeE3Config(DescriptorConfig):
     """Descriptor type."""
 
 
+UNLIMITED_RCUT = 1.0e4
+"""Angstrom: the neighbor-search radius of ``se_a_mask``, which has no cut-off (DeePMD-kit's op keeps virtual
+atoms 10^4 Angstrom away): every atom of a cluster is a neighbor. Its frames are isolated clusters (a cell is
+refused), whose neighbor search never looks farther than the cluster's extent."""
+
+
+class SeAMaskConfig(DescriptorConfig):
+    """se_e2_a for clusters padded with virtual atoms (``se_a_mask``, DeePMD-kit TF): every real atom is a neighbor
+    (no cut-off, no switch, no statistics); the real/virtual mask is ``aparam``, so fitting_net needs
+    ``numb_aparam: 1`` and ``use_aparam_as_mask: true``. ``sel[t]``: the most real type-t atoms of a frame."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_axis_neuron": "axis_neuron"}
+
+    type: Literal["se_a_mask"] = "se_a_mask"
+    """Descriptor type."""
+    type_one_side: bool = False
+    """One embedding network per neighbor type (True) or per (center, neighbor) pair (False)."""
+    axis_neuron: int = Field(4, gt=0)
+    """Number of columns of the embedding matrix used as the axis (sub-matrix) size."""
+    # DeePMD-kit's se_a_mask has none of these keys (ClassVars are not input keys)
+    rcut: ClassVar[float] = UNLIMITED_RCUT
+    rcut_smth: ClassVar[float] = 0.0
+    env_protection: ClassVar[float] = 0.0
+    set_davg_zero: ClassVar[bool] = True
+
+
+def axis_rule_problems(axis_rule: list[int], sel_a: list[int], sel_r: list[int]) -> list[str]:
+    """What is wrong with loc_frame's ``axis_rule`` for these sel_a / sel_r (empty: nothing). Six entries per
+    center type: (class, type, index) of axis neighbor 1, then of axis neighbor 2; class 0 picks from the sel_a
+    ("a") neighbors of that type, class 1 from the sel_r ("r") ones; index 0 is the nearest."""
+    ntypes = len(sel_a)
+    if len(axis_rule) != 6 * ntypes:
+        return [f"has {len(axis_rule)} entries; it needs 6 per type (class, type, index of each of the two axis "
+                f"neighbors), {6 * ntypes} for {ntypes} types"]
+    problems = []
+    for center in range(ntypes):
+        for axis in range(2):
+            first = 6 * center + 3 * axis
+            klass, ntype, index = axis_rule[first : first + 3]
+            where = f"entries {first}-{first + 2} (axis neighbor {axis + 1} of type {center})"
+            if klass not in (0, 1):
+                problems.append(f"{where}: class {klass} must be 0 (a sel_a neighbor) or 1 (a sel_r neighbor)")
+            elif not 0 <= ntype < ntypes:
+                problems.append(f"{where}: neighbor type {ntype} must be a type index 0..{ntypes - 1} (DeePMD-kit's "
+                                "negative 'any type but' rule is not supported)")
+            else:
+                sel, name = (sel_a, "sel_a") if klass == 0 else (sel_r, "sel_r")
+                if not 0 <= index < sel[ntype]:
+                    problems.append(f"{where}: index {index} needs {name}[{ntype}] > {index}, but {name}[{ntype}] is "
+                                    f"{sel[ntype]}; raise {name}[{ntype}] or name another axis neighbor")
+    return problems
+
+
+NonNegative = Annotated[int, Field(ge=0)]
+
+
+class LocFrameConfig(Section):
+    """Neighbor coordinates in a local frame set by two axis neighbors (``loc_frame``, DeePMD-kit TF). Its
+    neighbor slots are type-blocked with ``sel_a[t] + sel_r[t]`` slots for type t (:attr:`sel`), the sel_a[t]
+    nearest first. Not smooth at rcut (by design)."""
+
+    TAKES_TYPE_EMBEDDING: ClassVar[bool] = False
+    sel_is_auto: ClassVar[bool] = False
+    resolved_precision: ClassVar[str] = "float64"
+    exclude_types: ClassVar[list[list[int]]] = []
+
+    type: Literal["loc_frame"] = "loc_frame"
+    """Descriptor type."""
+    sel_a: list[NonNegative]
+    """Per type: how many of the nearest neighbors of that type enter with full coordinates (1/r and direction)."""
+    sel_r: list[NonNegative]
+    """Per type: how many of the next-nearest neighbors of that type enter with 1/r only."""
+    rcut: float = Field(6.0, gt=0)
+    """Cut-off radius in Angstrom (no smoothing)."""
+    axis_rule: list[int]
+    """Six integers per type: (class, type, index) of the two axis neighbors that set the frame of its atoms."""
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> LocFrameConfig:
+        if len(self.sel_a) != len(self.sel_r):
+            raise SectionProblems([(("sel_r",), f"has {len(self.sel_r)} entries but sel_a has {len(self.sel_a)}; "
+                                    "give one per type in both")])
+        problems = axis_rule_problems(self.axis_rule, self.sel_a, self.sel_r)
+        if problems:
+            raise SectionProblems([(("axis_rule",), problem) for problem in problems])
+        return self
+
+    @property
+    def sel(self) -> list[int]:
+        """Neighbor slots per type: sel_a + sel_r."""
+        return [a + r for a, r in zip(self.sel_a, self.sel_r)]
+
+    resolved_sel = sel
+
+    def neighbor_counts(self, stat: NeighborStat) -> list[int]:
+        """The neighbor counts ``sel`` is compared with: per type within rcut."""
+        return [int(count) for count in stat(self.rcut)]
+
+    def resolve_sel(self, stat: NeighborStat, previous: Optional[dict] = None) -> LocFrameConfig:
+        """sel_a and sel_r are always numbers."""
+        return self
+
+    def leaf_sections(self, path: Path = ("descriptor",)) -> list[tuple[Path, LocFrameConfig]]:
+        return [(path, self)]
+
+    def type_problems(self, ntypes: int) -> list[tuple[Path, str]]:
+        if len(self.sel_a) == ntypes:
+            return []
+        return [(("sel_a",), f"has {len(self.sel_a)} entries but model/type_map has {ntypes} types; give one per "
+                 "type (in sel_r too, and 6 per type in axis_rule)")]
+
+
+def _check_mixed_sel(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                 for v in value) and sum(value) > 0:
+        return [sum(value)]  # DeePMD-kit: only the sum matters
+    if isinstance(value, str) and _sel_factor(value) is not None:
+        return value
+    raise ValueError(
+        "expected the number of neighbors of any type (an integer, or a list whose sum is taken) or "
+        f"'auto' / 'auto:<factor>' with a positive factor, got {show(value)}"
+    )
+
+
+MixedSel = Annotated[list[int] | str, BeforeValidator(_check_mixed_sel)]
+
+
+class AttentionConfig(DescriptorConfig):
+    """Keys shared by the attention descriptors ``se_atten`` and ``se_atten_v2`` (DPA-1, spec 3.9): one block of
+    neighbor slots of any type, a type embedding, attention layers over the neighbors."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"n_axis_neuron": "axis_neuron"}
+
+    sel: MixedSel = "auto"
+    """Maximum number of neighbors of any type within ``rcut`` (an integer; a per-type list counts by its sum),
+    or "auto" / "auto:<factor>" to derive it from the largest neighbor count in the data."""
+    axis_neuron: int = Field(4, gt=0)
+    """Number of columns of the embedding matrix used as the axis (sub-matrix) size."""
+    type_one_side: bool = False
+    """Embed only the neighbor's type (True) or the neighbor's and the center's types (False)."""
+    attn: int = Field(128, gt=0)
+    """Width of the query, key and value vectors of the attention layers."""
+    attn_layer: int = Field(2, ge=0)
+    """Number of attention layers (0: none)."""
+    attn_dotr: bool = True
+    """Multiply the attention weights by the dot products of the neighbors' unit direction vectors."""
+    attn_mask: bool = False
+    """Mask the diagonal of the attention matrix; DeePMD-kit 3.2 does not implement true, neither does deeppot."""
+    tebd_dim: int = Field(8, gt=0)
+    """Length of the type embedding vectors."""
+    scaling_factor: float = Field(1.0, gt=0)
+    """Attention logits are scaled by (attn * scaling_factor)^-1/2 when ``temperature`` is not given."""
+    normalize: bool = True
+    """L2-normalise the query, key and value vectors."""
+    temperature: float | None = None
+    """If given, the factor on the attention logits instead of (attn * scaling_factor)^-1/2."""
+    concat_output_tebd: bool = True
+    """Append the center's type embedding to the descriptor (the fitting net's input)."""
+    trainable_ln: bool = True
+    """Train the scale and shift of the attention layers' layer normalisation."""
+    ln_eps: float | None = Field(None, gt=0)
+    """Epsilon of the layer normalisation; ``null`` means 1e-5 (DeePMD-kit's PyTorch value)."""
+    use_econf_tebd: bool = False
+    """Start the type embedding from electronic configurations; not supported by deeppot (keep false)."""
+    use_tebd_bias: bool = False
+    """Use a bias in the type embedding layer."""
+    type_map: list[str] | None = None
+    """Element names of the descriptor's types (informational; the model's type_map is what counts)."""
+
+    @model_validator(mode="after")
+    def _check_unsupported(self) -> AttentionConfig:
+        found: list[tuple[Path, str]] = []
+        if self.attn_mask:
+            found.append((("attn_mask",), "true is not implemented (nor by DeePMD-kit 3.2); set it to false"))
+        if self.use_econf_tebd:
+            found.append((("use_econf_tebd",), "electronic-configuration type embedding is not supported; "
+                                               "set it to false"))
+        if found:
+            raise SectionProblems(found)
+        return self
+
+    def neighbor_counts(self, stat: NeighborStat) -> list[int]:
+        """[the largest number of neighbors of any type within rcut around one atom] (DeePMD-kit's mixed-type
+        neighbor statistics)."""
+        return [int(count) for count in stat(self.rcut, mixed_types=True)]
+
+    def type_problems(self, ntypes: int) -> list[tuple[Path, str]]:
+        """sel holds one number whatever the number of types; only exclude_types is checked."""
+        return type_index_problems(self.exclude_types, ntypes, ("exclude_types",))
+
+
+class SeAttenConfig(AttentionConfig):
+    """Attention descriptor DPA-1 (``se_atten``, alias ``dpa1``)."""
+
+    ALIASES: ClassVar[dict[str, str]] = {
+        "n_axis_neuron": "axis_neuron", "smooth_type_embdding": "smooth_type_embedding"
+    }
+
+    type: Literal["se_atten"] = "se_atten"
+    """Descriptor type."""
+    tebd_input_mode: Literal["concat", "strip"] = "concat"
+    """How the type embedding enters: appended to the embedding net's input ("concat"), or through a separate
+    net whose output multiplies the radial embedding ("strip")."""
+    smooth_type_embedding: bool = False
+    """Smooth attention (logits and weights gated by the switch function) and, in "strip" mode, the type
+    branch multiplied by the switch: the model is then smooth at rcut."""
+    stripped_type_embedding: bool | None = Field(None, exclude=True)
+    """Deprecated: true means tebd_input_mode "strip", false "concat"; ``null`` leaves tebd_input_mode."""
+    set_davg_zero: bool = True
+    """Set the mean of the environment-matrix statistics to zero."""
+
+    @model_validator(mode="after")
+    def _apply_stripped(self) -> SeAttenConfig:
+        if self.stripped_type_embedding is not None:
+            self.tebd_input_mode = "strip" if self.stripped_type_embedding else "concat"
+        return self
+
+
+class SeAttenV2Config(AttentionConfig):
+    """Attention descriptor ``se_atten_v2``: se_atten with tebd_input_mode "strip" and smooth_type_embedding."""
+
+    type: Literal["se_atten_v2"] = "se_atten_v2"
+    """Descriptor type."""
+    set_davg_zero: bool = False
+    """Set the mean of the environment-matrix statistics to zero."""
+
+
 MemberSections = SeE2AConfig | SeE2RConfig | SeE3Config
 """The descriptor sections that can stand alone or be a member of a hybrid."""
 
@@ -237,21 +466,25 @@ class HybridConfig(Section):
 
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
-    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config, "hybrid": HybridConfig},
+    classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config, "hybrid": HybridConfig,
+             "se_a_mask": SeAMaskConfig, "loc_frame": LocFrameConfig},
     aliases={"se_a": "se_e2_a", "se_r": "se_e2_r", "se_at": "se_e3", "se_a_3be": "se_e3", "se_t": "se_e3"},
     unsupported=(
         "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
-        "dpa2", "dpa3", "loc_frame", "se_a_mask", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
+        "dpa2", "dpa3", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
     ),
 )
 """Descriptor types accepted in ``model/descriptor/type`` (and, but for hybrid, in a hybrid's ``list``)."""
 HybridConfig.VARIANTS = {
     "list": TypeRegistry(
         what="descriptor",
-        classes={name: cls for name, cls in DESCRIPTORS.classes.items() if cls is not HybridConfig},
+        classes={name: cls for name, cls in DESCRIPTORS.classes.items()
+                 if cls not in (HybridConfig, SeAMaskConfig, LocFrameConfig)},
         aliases=DESCRIPTORS.aliases,
         unsupported=DESCRIPTORS.unsupported,
-        refused={"hybrid": "a hybrid descriptor cannot hold another hybrid; list its members here directly"},
+        refused={"hybrid": "a hybrid descriptor cannot hold another hybrid; list its members here directly",
+                 "se_a_mask": "se_a_mask (no cut-off, aparam mask) cannot be a hybrid member; use it alone",
+                 "loc_frame": "loc_frame cannot be a hybrid member; use it alone"},
     )
 }
 
@@ -418,7 +651,7 @@ class ModelConfig(Section):
     """Model type; only "standard" is supported."""
     type_map: list[str]
     """Element name of each atom type; type index i in the data is ``type_map[i]``."""
-    descriptor: Annotated[MemberSections | HybridConfig, Field(discriminator="type")]
+    descriptor: Annotated[MemberSections | HybridConfig | SeAMaskConfig | LocFrameConfig, Field(discriminator="type")]
     """The descriptor of the local atomic environment."""
     type_embedding: TypeEmbeddingConfig | None = None
     """Type embedding shared by all elements (with descriptor se_e2_a); ``None``: per-type networks."""
@@ -458,6 +691,7 @@ class ModelConfig(Section):
         found += type_index_problems(self.pair_exclude_types, ntypes, ("pair_exclude_types",))
         found += type_index_problems(self.atom_exclude_types, ntypes, ("atom_exclude_types",))
         found += self._tensor_fitting_problems()
+        found += self._aparam_mask_problems()
         if len(getattr(self.fitting_net, "atom_ener", [])) > ntypes:
             found.append(
                 (
@@ -469,6 +703,19 @@ class ModelConfig(Section):
         if found:
             raise SectionProblems(found)
         return self
+
+    def _aparam_mask_problems(self) -> list[tuple[Path, str]]:
+        """se_a_mask reads its real/virtual mask from aparam: it needs an energy fitting with numb_aparam 1 and
+        use_aparam_as_mask; use_aparam_as_mask reads one aparam column."""
+        fitting = self.fitting_net
+        as_mask = getattr(fitting, "use_aparam_as_mask", False)
+        if self.descriptor.type == "se_a_mask" and not (as_mask and fitting.numb_aparam == 1):
+            return [(("fitting_net",), "descriptor se_a_mask takes its real/virtual atom mask from aparam.npy: set "
+                     "fitting_net/numb_aparam to 1 and fitting_net/use_aparam_as_mask to true (an energy fitting)")]
+        if as_mask and fitting.numb_aparam != 1:
+            return [(("fitting_net", "numb_aparam"), f"is {fitting.numb_aparam}, but use_aparam_as_mask reads the "
+                     "real/virtual atom mask from one aparam column; set numb_aparam to 1")]
+        return []
 
     def _tensor_fitting_problems(self) -> list[tuple[Path, str]]:
         """sel_type in range and consistent with atom_exclude_types, which it sets (DeePMD-kit 3.2's relation:

@@ -10,13 +10,16 @@ from deeppot.config.base import TypeRegistry
 from deeppot.config.model import DESCRIPTORS as DESCRIPTOR_CONFIGS
 from deeppot.descriptor.base import Descriptor
 from deeppot.descriptor.hybrid import DescriptorHybrid
+from deeppot.descriptor.loc_frame import DescriptorLocFrame
+from deeppot.descriptor.se_a_mask import DescriptorSeAMask
 from deeppot.descriptor.se_e2_a import DescriptorSeA
 from deeppot.descriptor.se_e2_r import DescriptorSeR
 from deeppot.descriptor.se_e3 import DescriptorSeT
 
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
-    classes={cls.type_name: cls for cls in (DescriptorSeA, DescriptorSeR, DescriptorSeT, DescriptorHybrid)},
+    classes={cls.type_name: cls for cls in (DescriptorSeA, DescriptorSeR, DescriptorSeT, DescriptorHybrid,
+                                            DescriptorSeAMask, DescriptorLocFrame)},
     aliases=DESCRIPTOR_CONFIGS.aliases,
     unsupported=DESCRIPTOR_CONFIGS.unsupported,
 )
@@ -33,5 +36,5 @@ def deserialize_descriptor(data: dict) -> Descriptor:
     return descriptor_class(data.get("type")).deserialize(data)
 
 
-__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorHybrid", "DescriptorSeA", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
+__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorHybrid", "DescriptorLocFrame", "DescriptorSeA", "DescriptorSeAMask", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
            "deserialize_descriptor"]

@@ -40,6 +40,7 @@ class Descriptor(nn.Module):
     type_name = ""  # DeePMD-kit's canonical type name, set by each subclass
     has_rotation_matrix = False
     mixed_types = False  # True: one block of sel[0] slots, neighbors of any type (see the module docstring)
+    periodic = True  # False: every frame is an isolated cluster (se_a_mask, no cut-off); the model refuses a cell
 
     def __init__(
         self,

@@ -3,6 +3,10 @@
 
 Input of atom i: ``[D_i, (fparam - fparam_avg) * fparam_inv_std, (aparam_i - aparam_avg) * aparam_inv_std]``.
 Output: ``E_i = net_{t_i}(x_i) + bias_atom_e[t_i]``.
+
+``use_aparam_as_mask`` (DeePMD-kit's key, for se_a_mask): aparam (one column) is not a network input but the
+real/virtual mask of the atoms: :meth:`EnergyFitting.atom_types` makes atoms with aparam 0 virtual (type -1),
+which the model then treats as absent (no neighbors, not a neighbor, zero energy and force).
 """
 
 from typing import List, Optional
@@ -30,9 +34,11 @@ class EnergyFitting(nn.Module):
         rcond: Optional[float] = None,
         seed: Optional[int] = None,
         mixed_types: bool = False,
+        use_aparam_as_mask: bool = False,
     ):
         super().__init__()
         self.ntypes = ntypes
+        self.use_aparam_as_mask = bool(use_aparam_as_mask)
         self.mixed_types = bool(mixed_types)
         self.dim_descrpt = dim_descrpt
         self.neuron = list(neuron)
@@ -44,7 +50,7 @@ class EnergyFitting(nn.Module):
         self.trainable = list(trainable) if trainable is not None else [True] * (len(neuron) + 1)
         self.dtype = resolve_dtype(precision)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        in_dim = dim_descrpt + numb_fparam + numb_aparam
+        in_dim = dim_descrpt + numb_fparam + (0 if self.use_aparam_as_mask else numb_aparam)
         self.nets = nn.ModuleList(
             FittingNet(in_dim, 1, self.neuron, activation_function, resnet_dt, self.dtype, generator, self.trainable)
             for _ in range(1 if self.mixed_types else ntypes)
@@ -71,7 +77,7 @@ class EnergyFitting(nn.Module):
                 raise ValueError("this model needs fparam (numb_fparam > 0)")
             fp = (fparam.to(self.dtype).reshape(nf, self.numb_fparam) - self.fparam_avg) * self.fparam_inv_std
             parts.append(fp.unsqueeze(1).expand(nf, nloc, self.numb_fparam))
-        if self.numb_aparam > 0:
+        if self.numb_aparam > 0 and not self.use_aparam_as_mask:
             if aparam is None:
                 raise ValueError("this model needs aparam (numb_aparam > 0)")
             ap = aparam.to(self.dtype).reshape(nf, nloc, self.numb_aparam)
@@ -85,6 +91,17 @@ class EnergyFitting(nn.Module):
             rows = torch.nonzero(flat_type == t).squeeze(-1)
             energy = energy.index_add(0, rows, net(x.index_select(0, rows)).squeeze(-1) + self.bias_atom_e[t, 0])
         return energy.reshape(nf, nloc)
+
+    def atom_types(self, atype: torch.Tensor, aparam: Optional[torch.Tensor]) -> torch.Tensor:
+        """The types the model sees, nf x natoms: with ``use_aparam_as_mask`` an atom whose aparam (nf x natoms x 1,
+        truncated to an integer as DeePMD-kit does) is 0 is virtual (-1); otherwise ``atype`` itself."""
+        if not self.use_aparam_as_mask:
+            return atype
+        if aparam is None:
+            raise ValueError("this model reads the real (1) / virtual (0) atom mask from aparam "
+                             "(use_aparam_as_mask); give aparam, nf x natoms x 1")
+        real = aparam.reshape(atype.shape).to(torch.int64) != 0
+        return torch.where(real, atype, -torch.ones_like(atype))
 
     @torch.jit.unused
     def serialize(self) -> dict:
@@ -116,14 +133,14 @@ class EnergyFitting(nn.Module):
                 "case_embd": None,
                 "fparam_avg": arr(self.fparam_avg) if self.numb_fparam else None,
                 "fparam_inv_std": arr(self.fparam_inv_std) if self.numb_fparam else None,
-                "aparam_avg": arr(self.aparam_avg) if self.numb_aparam else None,
-                "aparam_inv_std": arr(self.aparam_inv_std) if self.numb_aparam else None,
+                "aparam_avg": arr(self.aparam_avg) if self.numb_aparam and not self.use_aparam_as_mask else None,
+                "aparam_inv_std": arr(self.aparam_inv_std) if self.numb_aparam and not self.use_aparam_as_mask else None,
             },
             "type_map": None,
             "tot_ener_zero": False,
             "trainable": list(self.trainable),
             "layer_name": None,
-            "use_aparam_as_mask": False,
+            "use_aparam_as_mask": self.use_aparam_as_mask,
             "spin": None,
             "dim_out": 1,
             "atom_ener": None,
@@ -146,6 +163,7 @@ class EnergyFitting(nn.Module):
             trainable=trainable if isinstance(trainable, list) else None,
             rcond=data.get("rcond"),
             mixed_types=data.get("mixed_types", False),
+            use_aparam_as_mask=data.get("use_aparam_as_mask", False),
         )
         fitting.nets = nn.ModuleList(NetworkCollection.deserialize(data["nets"], fitting.dtype))
         variables = data["@variables"]

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import vesin
 
+from deeppot.errors import DataError
+
 
 @dataclass
 class NeighborList:
@@ -71,16 +73,40 @@ def select_slots(
     return out[:, :, :nnei]
 
 
+MAX_PERIODIC_IMAGES = 100_000
+"""A periodic search needing more images of the cell than this is refused (it would not finish)."""
+
+
 def pair_list(coord: np.ndarray, box: Optional[np.ndarray], rcut: float):
     """All ordered pairs (i, j, shift, distance) with distance < rcut. coord: N x 3, box: 3 x 3 or None."""
     coord = np.ascontiguousarray(coord, dtype=np.float64)
     if box is None:
         box_arr, periodic = np.zeros((3, 3)), False
+        # no pair is farther apart than the bounding box's diagonal: a larger cut-off (se_a_mask's unlimited one)
+        # would only make vesin's cell grid huge
+        diagonal = float(np.linalg.norm(np.ptp(coord, axis=0))) if len(coord) else 0.0
+        rcut = min(float(rcut), diagonal + 1.0)
     else:
         box_arr, periodic = np.ascontiguousarray(box, dtype=np.float64), True
+        _check_image_count(box_arr, rcut)
     calculator = vesin.NeighborList(cutoff=float(rcut), full_list=True)
     i, j, shift, dist = calculator.compute(coord, box_arr, periodic, quantities="ijSd")
     return i.astype(np.int64), j.astype(np.int64), shift.astype(np.float64), dist
+
+
+def _check_image_count(box: np.ndarray, rcut: float) -> None:
+    """DataError when rcut spans more than MAX_PERIODIC_IMAGES images of the cell (rows a, b, c, Angstrom), e.g.
+    se_a_mask's unlimited cut-off (UNLIMITED_RCUT) on a periodic frame."""
+    volume = abs(np.linalg.det(box))
+    heights = [volume / np.linalg.norm(np.cross(box[(k + 1) % 3], box[(k + 2) % 3])) for k in range(3)]
+    images = np.prod([2 * np.ceil(rcut / h) + 1 for h in heights])
+    if images > MAX_PERIODIC_IMAGES:
+        raise DataError(
+            f"a neighbor search to {rcut:g} Angstrom in a periodic cell of heights "
+            f"{', '.join(f'{h:.3g}' for h in heights)} Angstrom needs {images:.3g} images of the cell; lower rcut, "
+            "or, for a descriptor without cut-off (se_a_mask, isolated clusters only), give frames without a "
+            "cell (a nopbc file in the system folder, pbc=False in ASE)"
+        )
 
 
 def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:

@@ -17,10 +17,9 @@ def build_model(config: ModelConfig) -> EnergyModel:
 def build_energy_model(config: ModelConfig) -> EnergyModel:
     """An energy model (fitting type "ener")."""
     desc_cfg, fit_cfg = config.descriptor, config.fitting_net
-    if fit_cfg.atom_ener or fit_cfg.dim_case_embd or fit_cfg.default_fparam is not None or fit_cfg.use_aparam_as_mask:
+    if fit_cfg.atom_ener or fit_cfg.dim_case_embd or fit_cfg.default_fparam is not None:
         raise ConfigError(
-            "model/fitting_net: atom_ener, dim_case_embd, default_fparam and use_aparam_as_mask "
-            "are not implemented yet; remove them"
+            "model/fitting_net: atom_ener, dim_case_embd and default_fparam are not implemented yet; remove them"
         )
     ntypes = len(config.type_map)
     descriptor = descriptor_class(desc_cfg.type).from_config(desc_cfg, ntypes, config.type_embedding)
@@ -38,6 +37,7 @@ def build_energy_model(config: ModelConfig) -> EnergyModel:
         trainable=trainable,
         rcond=fit_cfg.rcond,
         seed=fit_cfg.seed,
+        use_aparam_as_mask=fit_cfg.use_aparam_as_mask,
     )
     return EnergyModel(
         descriptor,

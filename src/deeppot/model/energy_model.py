@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from deeppot import keys
+from deeppot.errors import DataError
 from deeppot.descriptor import Descriptor, deserialize_descriptor
 from deeppot.descriptor.base import excluded_pair_table
 from deeppot.fitting.energy import EnergyFitting
@@ -140,6 +141,7 @@ class EnergyModel(nn.Module):
         """
         nf, nall = extended_coord.shape[0], extended_coord.shape[1]
         coord = extended_coord.to(torch.float64).detach()
+        extended_atype = self._engine_atom_types(extended_atype, aparam, mapping, nlist.shape[1])
         nlist = format_engine_nlist(
             coord, extended_atype, nlist, mapping, self.rcut, self.sel, self.ntypes, self.mixed_types
         )
@@ -163,6 +165,24 @@ class EnergyModel(nn.Module):
         if do_atomic_virial:
             out["extended_virial"] = atomic_virial_from_pair_gradient(pair_grad, rij, nlist, nall)
         return out
+
+    def _engine_atom_types(
+        self, extended_atype: torch.Tensor, aparam: Optional[torch.Tensor], mapping: Optional[torch.Tensor], nloc: int
+    ) -> torch.Tensor:
+        """extended_atype (nf x nall) with the fitting's aparam mask (use_aparam_as_mask) applied: a local atom
+        with aparam 0 is virtual (-1), and so are its ghost images (found through mapping)."""
+        if not self.fitting.use_aparam_as_mask:
+            return extended_atype
+        if aparam is None:
+            raise EngineInputError("this model reads the real/virtual atom mask from aparam (use_aparam_as_mask); "
+                                   "give aparam, nf x nloc x 1")
+        local = self.fitting.atom_types(extended_atype[:, :nloc].to(torch.int64), aparam)
+        if extended_atype.shape[1] == nloc:
+            return local
+        if mapping is None:
+            raise EngineInputError("with use_aparam_as_mask, ghost atoms take the mask of their local atom: give mapping")
+        real = torch.gather(local >= 0, 1, mapping.to(torch.int64))
+        return torch.where(real, extended_atype.to(torch.int64), -torch.ones_like(local[:, :1]))
 
     def _check_params(self, nf: int, nloc: int, fparam: Optional[torch.Tensor], aparam: Optional[torch.Tensor]) -> None:
         """fparam (nf x numb_fparam) and aparam (nf x nloc x numb_aparam) present exactly when the model uses them."""
@@ -207,6 +227,11 @@ class EnergyModel(nn.Module):
         coord = coord.to(torch.float64).detach()
         nf, natoms = coord.shape[0], coord.shape[1]
         atype = atype.reshape(-1, natoms).expand(nf, natoms)
+        atype = self.fitting.atom_types(atype, aparam)  # use_aparam_as_mask: atoms with aparam 0 become virtual
+        if box is not None and not self.descriptor.periodic:
+            raise DataError(f"descriptor {self.descriptor.type_name} has no cut-off and treats every frame as an "
+                            "isolated cluster: give frames without a cell (a nopbc file in the system folder, "
+                            "box None, pbc=False in ASE)")
         box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
         index, shift = self.neighbor_slots(coord, atype, box, neighbors)
         chunk = natoms if chunk_atoms <= 0 or create_graph else chunk_atoms

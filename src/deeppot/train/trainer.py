@@ -46,9 +46,20 @@ def batch_to_torch(batch: Dict) -> Dict:
     return out
 
 
+def with_model_types(model, batch: Dict) -> Dict:
+    """``batch`` (numpy or torch) with the atom types the model sees: an energy fitting with use_aparam_as_mask
+    makes atoms with aparam 0 virtual (-1), so that cached neighbor lists and statistics leave them out too."""
+    atom_types = getattr(model.fitting, "atom_types", None)
+    if atom_types is None or batch.get(keys.APARAM) is None:
+        return batch
+    atype = atom_types(torch.as_tensor(batch[keys.ATYPE]), torch.as_tensor(batch[keys.APARAM]))
+    return {**batch, keys.ATYPE: atype.numpy() if isinstance(batch[keys.ATYPE], np.ndarray) else atype}
+
+
 def evaluate_batch(
     model: EnergyModel, batch: Dict, create_graph: bool, neighbors: Optional[NeighborCache] = None
 ) -> Dict[str, torch.Tensor]:
+    batch = with_model_types(model, batch)
     return model(
         batch[keys.COORD],
         batch[keys.ATYPE],
@@ -159,7 +170,7 @@ class Trainer:
             return model
         model.min_nbor_dist = stat.min_nbor_dist
         stat_batches = [
-            batch
+            with_model_types(model, batch)
             for i, (system, bs) in enumerate(zip(self.train_data.systems, self.train_data.batch_sizes))
             for _, batch in zip(range(mcfg.data_stat_nbatch), iter_frames(system, bs, i))
         ]
