@@ -124,3 +124,20 @@ def tabulate_nets(
         data.append(table)
         info.append(table_info)
     return embedding_tables(data, info, width, dtype, two_sided)
+
+
+def compressed_entries(tables: EmbeddingTables) -> dict:
+    """The keys a compressed descriptor adds to its dict, DeePMD-kit's layout: ``@version`` 3 and ``compress``
+    (its ``@variables``: ``compress_data``, a table per net, and ``compress_info``)."""
+    table_data, table_info = tables.serialize()
+    return {"@version": 3, "compress": {"@variables": {"compress_data": table_data, "compress_info": table_info}}}
+
+
+def tables_from_entries(compress: dict, width: int, dtype: torch.dtype, two_sided: bool = False) -> EmbeddingTables:
+    """The tables of a descriptor dict's ``compress`` entry (DeePMD-kit's or ours)."""
+    variables = compress["@variables"]
+    data = [np.asarray(d) for d in variables["compress_data"]]
+    if any(d.size == 0 for d in data):
+        raise ValueError("a compressed descriptor with an empty table (all type pairs of a net excluded) is not "
+                         "supported; use the uncompressed model")
+    return embedding_tables(data, [np.asarray(i) for i in variables["compress_info"]], width, dtype, two_sided)
