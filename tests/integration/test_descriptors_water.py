@@ -16,18 +16,23 @@ from deeppot.train.checkpoint import load_checkpoint
 from deeppot.train.trainer import Trainer
 from helpers import WATER, load_example, write_json, validation_force_rmse
 
-# example -> (descriptor settings, steps, start_lr) that keep the test fast: tiny nets; se_e3 with a 4 A
-# cut-off (~1/3 of the triplets of the example's 5.8 A) and few steps (its random start is far off)
+# example -> (descriptor settings (a list: one per hybrid member), steps, start_lr) that keep the test fast: tiny
+# nets; se_e3 with a 4 A cut-off (~1/3 of the triplets of the example's 5.8 A) and few steps (its random start is
+# far off); se_e2_a_tebd keeps its type embedding [2, 4, 8], two-sided (one-sided learns slower in 100 steps)
 SHRUNK = {
     "water/se_e2_r": ({"neuron": [4, 8, 16]}, 200, 0.05),
     "water/se_e3": ({"neuron": [2, 4, 8], "rcut": 4.0}, 40, 0.005),
+    "water/hybrid": ([{"neuron": [4, 8]}, {"neuron": [4, 8], "sel": "auto"}], 100, 0.01),
+    "water/se_e2_a_tebd": ({"neuron": [4, 8, 16], "axis_neuron": 4, "sel": "auto", "type_one_side": False}, 100, 0.01),
 }
 
 
 def shrunk_input(example: str) -> dict:
     descriptor, numb_steps, start_lr = SHRUNK[example]
     config = copy.deepcopy(load_example(example))
-    config["model"]["descriptor"].update(descriptor)
+    sections = config["model"]["descriptor"].get("list", [config["model"]["descriptor"]])
+    for section, changes in zip(sections, descriptor if isinstance(descriptor, list) else [descriptor]):
+        section.update(changes)
     config["model"]["fitting_net"].update(neuron=[16, 16])
     config["model"]["data_stat_nbatch"] = 2
     config["learning_rate"].update(start_lr=start_lr, stop_lr=1e-3, decay_steps=40)
@@ -55,8 +60,9 @@ def trained(request, tmp_path_factory):
 def test_training_lowers_validation_force_error(trained):
     example, folder, before, after, _ = trained
     assert after < 0.8 * before, (example, before, after)
-    params = load_checkpoint(str(folder / "model.ckpt.pt"))["model_params"]
-    assert params["descriptor"]["type"] == example.split("/")[1]
+    params = load_checkpoint(str(folder / "model.ckpt.pt"))["model_params"]  # the resolved model section
+    assert params["descriptor"]["type"] == load_example(example)["model"]["descriptor"]["type"]
+    assert all(isinstance(section["sel"], list) for section in params["descriptor"].get("list", [params["descriptor"]]))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit in torch 2.13
@@ -65,7 +71,7 @@ def test_freeze_test_and_ase(trained, monkeypatch, capsys):
     monkeypatch.chdir(folder)
     assert main(["freeze", "-c", "model.ckpt.pt", "-o", "frozen.pth"]) == 0
     dp = DeepPot(folder / "frozen.pth")
-    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3")
+    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3", "hybrid", "se_e2_a")
     # deeppot test: its force RMSE is the trained model's on the same frames
     capsys.readouterr()
     assert main(["test", "-m", "frozen.pth", "-s", str(WATER / "data_3"), "-n", "10", "-d", "detail"]) == 0

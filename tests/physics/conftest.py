@@ -30,6 +30,9 @@ MODEL_VARIANTS = {
     # hybrid: members of different cut-offs and sel on one neighbor list (rcut 4, sel the per-type maximum)
     "hybrid": {"descriptor": [{"descriptor": "se_e2_a", "sel": (24, 16)},
                               {"descriptor": "se_e3", "rcut": 3.0, "sel": (12, 24), "neuron": (2, 4, 8)}], "seed": 29},
+    # se_e2_a with a model-level type embedding: one embedding net and one fitting net for every type
+    "type_embedding": {"type_embedding": (2, 4), "exclude_types": [[0, 1]], "seed": 31},
+    "type_embedding_two_side": {"type_embedding": (4,), "type_one_side": False, "resnet_dt": True, "seed": 37},
 }
 
 

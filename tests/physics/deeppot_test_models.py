@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from deeppot.descriptor import Descriptor, descriptor_class
+from deeppot.nn.type_embedding import TypeEmbedding
 from deeppot.fitting import FITTINGS
 from deeppot.model import MODELS
 from deeppot.model.energy_model import EnergyModel
@@ -47,6 +48,7 @@ def make_model(
     seed: int = 1,
     fitting: str = "ener",
     fitting_options: Optional[Dict] = None,
+    type_embedding: Optional[Sequence[int]] = None,
 ) -> EnergyModel:
     """A float64 EnergyModel with descriptor type ``descriptor`` (a DeePMD-kit name), random weights, random
     (rotation-invariant) davg/dstd and random biases. Descriptor options the type does not take (e.g.
@@ -60,6 +62,9 @@ def make_model(
 
     ``fitting`` "dipole" or "polar" makes a tensor model (``fitting_options`` e.g. fit_diag, scale, shift_diag);
     its embedding width is the descriptor's M1 and its fitting's exclude_types are ``atom_exclude_types``.
+
+    ``type_embedding`` (the neuron of a model-level type embedding, se_e2_a only) makes one embedding net and one
+    fitting net serve every type (DeePMD-kit TF's type embedding).
     """
     options = dict(
         ntypes=ntypes,
@@ -76,12 +81,17 @@ def make_model(
         precision="float64",
         seed=seed,
     )
+    if type_embedding is not None:
+        options["type_embedding"] = TypeEmbedding(ntypes, list(type_embedding), activation_function,
+                                                  precision="float64", seed=seed + 3000)
     if isinstance(descriptor, str):
         descriptor = _make_descriptor(descriptor, options)
     else:
         members = [_make_descriptor(m["descriptor"], {**options, **m}) for m in descriptor]
         descriptor = descriptor_class("hybrid")(members)
     fit_options = dict(fitting_options or {})
+    if descriptor.shared_fitting:
+        fit_options["mixed_types"] = True
     if fitting != "ener":
         fit_options.update(embedding_width=descriptor.dim_emb, exclude_types=atom_exclude_types)
     fitting_net = FITTINGS[fitting](

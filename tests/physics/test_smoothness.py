@@ -38,7 +38,8 @@ def crossing(models):
     return frame, cluster, ctype, direction
 
 
-@pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid"])
+@pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid",
+                                  "type_embedding_two_side"])
 @pytest.mark.parametrize("probe_type", [0, 1])
 def test_no_contribution_beyond_rcut(models, crossing, name, probe_type):
     frame, cluster, ctype, _ = crossing
@@ -55,7 +56,8 @@ def test_no_contribution_beyond_rcut(models, crossing, name, probe_type):
         np.testing.assert_allclose(out["virial"], alone["virial"], rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid"])
+@pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid",
+                                  "type_embedding_two_side"])
 def test_energy_and_force_vanish_continuously_at_rcut(models, crossing, name):
     """With w ~ (1-u)^3 near rcut: E(rc - s) - E(rc) ~ s^3 and F ~ s^2."""
     frame, _, _, direction = crossing

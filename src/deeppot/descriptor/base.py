@@ -10,7 +10,8 @@ The model, statistics, freeze, test and the physics checks use only what is defi
 
 - ``ntypes``, ``rcut``, ``rcut_smth`` (Angstrom), ``sel``, ``nnei``, ``sel_offsets``, ``mixed_types``, ``dtype``;
 - ``dim_out``: width of the descriptor row; ``has_rotation_matrix``: whether it offers the M1 x 3
-  equivariant matrix dipole/polar fittings need;
+  equivariant matrix dipole/polar fittings need; ``shared_fitting``: whether its rows carry the center's type
+  (mixed types, a type embedding), so that one fitting net serves every type;
 - ``forward(rij, nei_mask, center_type, nei_type)`` -> nf x nloc x dim_out; nei_type (nf x nloc x nnei int64)
   is the type of each slot's neighbor, -1 where nei_mask is False;
 - ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type, nei_type)
@@ -31,6 +32,7 @@ from torch import nn
 from deeppot.geometry.env_mat import environment_matrix
 from deeppot.nn.mlp import NetworkCollection
 from deeppot.nn.precision import precision_name, resolve_dtype
+from deeppot.nn.type_embedding import TypeEmbedding
 from deeppot.tracing import graph_tracing
 
 
@@ -70,6 +72,7 @@ class Descriptor(nn.Module):
         self.env_protection = float(env_protection)
         self.set_davg_zero = bool(set_davg_zero)
         self.trainable = bool(trainable)
+        self.shared_fitting = bool(self.mixed_types)  # one fitting net for every center type (rows carry the type)
         self.dtype = resolve_dtype(precision)
         self.register_buffer("davg", torch.zeros(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
         self.register_buffer("dstd", torch.ones(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
@@ -85,7 +88,9 @@ class Descriptor(nn.Module):
         whose section takes it (``TAKES_TYPE_EMBEDDING``, checked by the config layer)."""
         options = config.model_dump(exclude={"type", "sel", "precision"})
         if type_embedding is not None:
-            options["type_embedding"] = type_embedding
+            options["type_embedding"] = TypeEmbedding(
+                ntypes, precision=type_embedding.resolved_precision, **type_embedding.model_dump(exclude={"precision"})
+            )
         return cls(ntypes=ntypes, sel=config.resolved_sel, precision=config.resolved_precision, **options)
 
     @property

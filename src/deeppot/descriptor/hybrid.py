@@ -30,6 +30,7 @@ class DescriptorHybrid(Descriptor):
         super().__init__(ntypes, max(m.rcut for m in members), min(m.rcut_smth for m in members), sel, 0,
                          precision="float64", trainable=any(m.trainable for m in members))
         self.members = nn.ModuleList(members)
+        self.shared_fitting = any(m.shared_fitting for m in members)
         self.has_rotation_matrix = all(m.has_rotation_matrix for m in members)
         # the slots of each member in the hybrid layout, concatenated: member m's are cut_sizes[m] from cut_starts[m]
         cuts = [np.concatenate([np.arange(o, o + s) for o, s in zip(self.sel_offsets, m.sel)]) for m in members]

@@ -5,7 +5,12 @@ G = N(s_j) of the normalised radial entry s_j of each slot, summed over the slot
 normalised row R_j (4 columns, se_e2_a) or 1 (se_e2_r, ``radial_only``). Nets: one per neighbor type
 (``type_one_side``) or one per (center, neighbor) type pair at index ti + tj * ntypes.
 
-Speed (the filled-front trick): real neighbors fill each type block from the front, so past the longest
+With a type embedding (DeePMD-kit TF's model-level ``type_embedding``, se_e2_a only) there is one net for all
+type pairs and its input is ``[s_j, T[t_j]]`` (``type_one_side``) or ``[s_j, T[t_j], T[t_i]]``, T the ntypes x Y
+table of :class:`deeppot.nn.type_embedding.TypeEmbedding`, t_j the type block of slot j (padded slots included,
+as in DeePMD-kit), t_i the center's type: :meth:`RadialEmbeddingDescriptor.typed_embedding_sum`.
+
+Speed (the filled-front trick, without a type embedding): real neighbors fill each type block from the front, so past the longest
 filling over all centers a block holds padding only, whose rows are the constants -davg/dstd of (center
 type, slot). The nets run on the heads only; the padding tails come from constant tables gathered by
 center type.
@@ -19,6 +24,7 @@ from torch import nn
 from deeppot.descriptor.base import Descriptor
 from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
 from deeppot.nn.tabulate import EmbeddingTables
+from deeppot.nn.type_embedding import TypeEmbedding
 
 
 class RadialEmbeddingDescriptor(Descriptor):
@@ -41,6 +47,7 @@ class RadialEmbeddingDescriptor(Descriptor):
         precision: str = "float64",
         trainable: bool = True,
         seed: Optional[int] = None,
+        type_embedding: Optional[TypeEmbedding] = None,
     ):
         super().__init__(ntypes, rcut, rcut_smth, sel, 1 if radial_only else 4, exclude_types, env_protection,
                          set_davg_zero, precision, trainable)
@@ -49,12 +56,17 @@ class RadialEmbeddingDescriptor(Descriptor):
         self.activation_function = activation_function
         self.resnet_dt = resnet_dt
         self.type_one_side = type_one_side
+        self.type_embedding = type_embedding
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        nnets = ntypes if type_one_side else ntypes * ntypes
+        nnets, in_dim = (ntypes if type_one_side else ntypes * ntypes), 1
+        if type_embedding is not None:  # one net; input [s, T[t_j]] or [s, T[t_j], T[t_i]]
+            nnets, in_dim = 1, 1 + type_embedding.dim_out * (1 if type_one_side else 2)
         self.embeddings = nn.ModuleList(
-            EmbeddingNet(1, self.neuron, activation_function, resnet_dt, self.dtype, generator, trainable)
+            EmbeddingNet(in_dim, self.neuron, activation_function, resnet_dt, self.dtype, generator, trainable)
             for _ in range(nnets)
         )
+        slot_types = [t for t, count in enumerate(self.sel) for _ in range(count)]
+        self.register_buffer("slot_types", torch.tensor(slot_types, dtype=torch.long), persistent=False)  # nnei
         self.tables = EmbeddingTables([], [], self.neuron[-1], self.dtype)  # set by enable_compression
         self.compressed = False
 
@@ -98,6 +110,21 @@ class RadialEmbeddingDescriptor(Descriptor):
             total = total + torch.stack(tails).sum(dim=0).index_select(0, ctype)
         return total
 
+    def typed_embedding_sum(self, env: torch.Tensor, ctype: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """sum_j W_j^T G([s_j, T[t_j] (, T[t_i])]) over all slots with the one shared net: n x W x M1.
+
+        env: n x nnei x env_width normalised rows; ctype: n center types; types: the type-embedding table T,
+        ntypes x Y."""
+        n, nnei = env.shape[0], env.shape[1]
+        types = types.to(self.dtype)
+        parts = [env[:, :, :1], types.index_select(0, self.slot_types).unsqueeze(0).expand(n, nnei, types.shape[1])]
+        if not self.type_one_side:
+            parts.append(types.index_select(0, ctype).unsqueeze(1).expand(n, nnei, types.shape[1]))
+        net_input = torch.cat(parts, dim=-1)  # n x nnei x (1 + Y) or (1 + 2Y)
+        g = self.embeddings[0](net_input.reshape(n * nnei, -1)).reshape(n, nnei, self.neuron[-1])
+        weights = torch.ones_like(env[:, :, :1]) if self.radial_only else env  # n x nnei x W
+        return torch.matmul(weights.transpose(1, 2), g)
+
     @staticmethod
     def _padding_tail(block_w: torch.Tensor, pad_g: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
         """sum over the padded slots width.. of a block of W_pad^T G(s_pad): T x W x M1, from the padded
@@ -117,6 +144,7 @@ class RadialEmbeddingDescriptor(Descriptor):
             "activation_function": self.activation_function,
             "spin": None,
             "embeddings": NetworkCollection.serialize(
-                list(self.embeddings), 1 if self.type_one_side else 2, self.ntypes, "embedding_network"
+                list(self.embeddings), 0 if self.type_embedding is not None else 1 if self.type_one_side else 2,
+                self.ntypes, "embedding_network"
             ),
         }

@@ -37,6 +37,7 @@ def build_energy_model(config: ModelConfig) -> EnergyModel:
         trainable=trainable,
         rcond=fit_cfg.rcond,
         seed=fit_cfg.seed,
+        mixed_types=descriptor.shared_fitting,
         use_aparam_as_mask=fit_cfg.use_aparam_as_mask,
     )
     return EnergyModel(
