@@ -18,13 +18,14 @@ from deeppot.export.compress import compress_model
 from deeppot.export.model_file import load_model, read_model_metadata, save_model_file
 from deeppot.infer import DeepPot
 from deeppot.infer.model_test import run_test
+from deeppot.model.energy_model import EnergyModel
 from deeppot.train.trainer import Trainer
 from helpers import WATER, load_example, write_json
 
 _PHYSICS = str(Path(__file__).resolve().parents[1] / "physics")
 if _PHYSICS not in sys.path:
     sys.path.insert(0, _PHYSICS)
-from deeppot_test_models import cluster_frame, make_model, periodic_frame, triclinic_box  # noqa: E402
+from deeppot_test_models import cluster_frame, evaluate, make_model, periodic_frame, triclinic_box  # noqa: E402
 from physics_checks import check_forces_fd, check_rotation, check_translation, check_virial_fd  # noqa: E402
 
 
@@ -162,17 +163,31 @@ def test_aotinductor_package_is_rebuilt_for_the_compressed_model(tmp_path, monke
 
 
 # ----------------------------------------------------------------- physics of a compressed model
-@pytest.fixture(scope="module", params=[{}, {"type_one_side": False, "exclude_types": [[0, 1]], "seed": 9}])
+# every compressible descriptor (tiny nets, rcut 4); the hybrid's members have their own cut-offs and sel
+SMALL_MODELS = {
+    "se_e2_a": {},
+    "se_e2_a-two_side-exclude": {"type_one_side": False, "exclude_types": [[0, 1]], "seed": 9},
+    "se_e2_r": {"descriptor": "se_e2_r", "exclude_types": [[0, 0]], "activation_function": "gelu",
+                "fitting_input_scale": 300.0, "seed": 19},
+    "se_e3": {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[1, 1]], "seed": 23},
+    "hybrid": {"descriptor": [{"descriptor": "se_e3", "rcut": 3.0, "sel": (12, 24), "neuron": (2, 4, 8)},
+                              {"descriptor": "se_e2_a"}, {"descriptor": "se_e2_r", "rcut": 3.5}], "seed": 29},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SMALL_MODELS))
 def small_compressed(request):
-    model = make_model(rcut=4.0, **request.param)
+    model = make_model(rcut=4.0, **SMALL_MODELS[request.param])
     return model, compress_model(copy.deepcopy(model), min_nbor_dist=0.8)
 
 
 def test_small_compressed_matches_and_is_exact_derivative(small_compressed):
     model, compressed = small_compressed
+    assert compressed.descriptor.compressed and not model.descriptor.compressed
     coord, atype, box = periodic_frame(20, seed=0, box=triclinic_box((8.6, 8.4, 8.8), (0.6, -0.4, 0.3)))
     args = (torch.from_numpy(coord)[None], torch.from_numpy(atype)[None], torch.from_numpy(box)[None])
     want, got = model(*args), compressed(*args)
+    assert float(want["force"].abs().max()) > 0.01
     assert abs(got["energy"].item() - want["energy"].item()) / len(atype) < 1e-8
     np.testing.assert_allclose(got["force"].numpy(), want["force"].numpy(), atol=1e-7)
     check_forces_fd(compressed, coord, atype, box)
@@ -186,13 +201,27 @@ def test_small_compressed_is_invariant(small_compressed):
     check_rotation(compressed, coord, atype)
 
 
-def test_compressed_model_is_captured_for_aotinductor(small_compressed):
-    """The fused kernel's forward and backward operators appear in the traced MD entry point (make_fx + export)."""
-    from deeppot.export.aoti import export_lower
-
+def test_small_compressed_round_trips_through_its_dict(small_compressed):
+    """The compressed dict (DeePMD-kit's layout, per member for hybrid) rebuilds the same model."""
     _, compressed = small_compressed
-    targets = {str(node.target) for node in export_lower(compressed).graph.nodes}
+    again = EnergyModel.deserialize(compressed.serialize())
+    coord, atype = cluster_frame(12, seed=1, size=4.5)
+    np.testing.assert_array_equal(evaluate(again, coord, atype)["force"], evaluate(compressed, coord, atype)["force"])
+
+
+def test_compressed_model_is_captured_for_aotinductor():
+    """The fused kernel's forward and backward operators appear in the traced MD entry point (make_fx + export)
+    of a compressed hybrid (se_e3's two-sided tables, se_e2_a, se_e2_r), and the exported graph gives what the
+    eager model gives on a system of other sizes than traced."""
+    from deeppot.export.aoti import eager_outputs, example_inputs, export_lower
+
+    compressed = compress_model(make_model(rcut=4.0, **SMALL_MODELS["hybrid"]), min_nbor_dist=0.8)
+    program = export_lower(compressed)
+    targets = {str(node.target) for node in program.graph.nodes}
     assert {"deeppot.tabulate_contract.default", "deeppot.tabulate_contract_backward.default"} <= targets
+    inputs = example_inputs(compressed, nloc=9, nall=30, nnei=27, seed=9)
+    for got, want in zip(program.module()(*inputs), eager_outputs(compressed, inputs)):
+        torch.testing.assert_close(got, want, rtol=0.0, atol=1e-12)
 
 
 # ----------------------------------------------------------------- bad input

@@ -72,9 +72,10 @@ def test_unknown_type_in_a_model_dict():
 
 
 @pytest.mark.parametrize("descriptor", ["se_e2_r", "se_e3"])
-def test_compress_refuses_descriptors_without_tables(descriptor):
+def test_compress_takes_descriptors_built_from_input_json(descriptor):
     model = build_model(validate_input(water_input({"type": descriptor})).model)
-    with pytest.raises(ModelFileError, match="cannot be compressed"):
+    assert compress_model(model, 0.9).descriptor.compressed
+    with pytest.raises(ModelFileError, match="already compressed"):
         compress_model(model, 0.9)
 
 

@@ -19,6 +19,9 @@ The model, statistics, freeze, test and the physics checks use only what is defi
 - ``serialize()`` / ``deserialize(data)``: DeePMD-kit's descriptor dict (spec section 5);
 - ``from_config(config, ntypes, type_embedding)``: build from the validated, resolved ``model/descriptor``
   section (config.model.ModelConfig.resolve_sel).
+- compression (``deeppot compress``, spec section 6): ``compression_refusal()`` (None, or why not),
+  ``enable_compression(min_nbor_dist, table_extrapolate, table_stride_1, table_stride_2, check_frequency)``
+  (DeePMD-kit's signature) and ``compressed``.
 Exclusions (``exclude_types``) zero the normalised rows of excluded (center type, neighbor type) pairs, looked
 up in an ntypes x ntypes table, so they work in both layouts.
 """
@@ -72,6 +75,7 @@ class Descriptor(nn.Module):
         self.env_protection = float(env_protection)
         self.set_davg_zero = bool(set_davg_zero)
         self.trainable = bool(trainable)
+        self.compressed = False  # embedding nets replaced by tables (enable_compression)
         self.shared_fitting = bool(self.mixed_types)  # one fitting net for every center type (rows carry the type)
         self.dtype = resolve_dtype(precision)
         self.register_buffer("davg", torch.zeros(self.ntypes, self.nnei, self.env_width, dtype=self.dtype))
@@ -147,6 +151,23 @@ class Descriptor(nn.Module):
                 if sel > 2:  # a block of 1 or 2 slots has a fixed width (torch refuses bounds below 3)
                     torch.ops.aten.sym_constrain_range_for_size.default(width, min=2, max=sel)
         return fill, widths
+
+    # ------------------------------------------------------------ compression
+    @torch.jit.unused
+    def compression_refusal(self) -> Optional[str]:
+        """None if :meth:`enable_compression` can tabulate this descriptor, else why not, in words for the user."""
+        return "it has no embedding net of one scalar input to tabulate"
+
+    @torch.jit.unused
+    def enable_compression(
+        self, min_nbor_dist: float, table_extrapolate: float = 5.0, table_stride_1: float = 0.01,
+        table_stride_2: float = 0.1, check_frequency: int = -1,
+    ) -> None:
+        """Evaluate the embedding nets from tables of quintic pieces from now on (spec section 6): the first table
+        covers the inputs the training data reach (min_nbor_dist, Angstrom, the smallest interatomic distance) with
+        stride table_stride_1, the second up to table_extrapolate times its upper bound with table_stride_2;
+        check_frequency > 0 warns every that many evaluations when inputs leave the tables."""
+        raise ValueError(f"descriptor {self.type_name} cannot be compressed: {self.compression_refusal()}")
 
     # ------------------------------------------------------------- statistics
     @torch.jit.unused

@@ -6,7 +6,7 @@ largest member sel. Member m sees, of each type block t, the first ``sel_m[t]`` 
 neighbors there beyond the member's rcut stay in its list and get switch weight 0, exactly as in DeePMD-kit.
 """
 
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ class DescriptorHybrid(Descriptor):
         super().__init__(ntypes, max(m.rcut for m in members), min(m.rcut_smth for m in members), sel, 0,
                          precision="float64", trainable=any(m.trainable for m in members))
         self.members = nn.ModuleList(members)
+        self.compressed = any(m.compressed for m in members)
         self.shared_fitting = any(m.shared_fitting for m in members)
         self.has_rotation_matrix = all(m.has_rotation_matrix for m in members)
         # the slots of each member in the hybrid layout, concatenated: member m's are cut_sizes[m] from cut_starts[m]
@@ -80,6 +81,27 @@ class DescriptorHybrid(Descriptor):
                  for rij, mask, ctype, ntype in samples),
                 protection,
             )
+
+    @torch.jit.unused
+    def compression_refusal(self) -> Optional[str]:
+        for k, member in enumerate(self.members):
+            refusal = member.compression_refusal()
+            if refusal is not None:
+                return f"its member {k} ({member.type_name}) cannot be: {refusal}"
+        return None
+
+    @torch.jit.unused
+    def enable_compression(
+        self, min_nbor_dist: float, table_extrapolate: float = 5.0, table_stride_1: float = 0.01,
+        table_stride_2: float = 0.1, check_frequency: int = -1,
+    ) -> None:
+        """Each member tabulates its own nets (its own rcut and statistics); all or none."""
+        refusal = self.compression_refusal()
+        if refusal is not None or self.compressed:
+            raise ValueError(f"descriptor hybrid cannot be compressed: {refusal or 'it already is'}")
+        for member in self.members:
+            member.enable_compression(min_nbor_dist, table_extrapolate, table_stride_1, table_stride_2, check_frequency)
+        self.compressed = True
 
     @torch.jit.unused
     def serialize(self) -> dict:

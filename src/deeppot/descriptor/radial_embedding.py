@@ -23,7 +23,8 @@ from torch import nn
 
 from deeppot.descriptor.base import Descriptor
 from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
-from deeppot.nn.tabulate import EmbeddingTables
+from deeppot.nn.tabulate import EmbeddingTables, radial_input_bounds
+from deeppot.nn.tabulate_kernel import compressed_entries, tables_from_entries, tabulate_nets
 from deeppot.nn.type_embedding import TypeEmbedding
 
 
@@ -68,7 +69,6 @@ class RadialEmbeddingDescriptor(Descriptor):
         slot_types = [t for t, count in enumerate(self.sel) for _ in range(count)]
         self.register_buffer("slot_types", torch.tensor(slot_types, dtype=torch.long), persistent=False)  # nnei
         self.tables = EmbeddingTables([], [], self.neuron[-1], self.dtype)  # set by enable_compression
-        self.compressed = False
 
     def embedding_sum(self, env: torch.Tensor, mask: torch.Tensor, ctype: torch.Tensor) -> torch.Tensor:
         """sum_j W_j^T G(s_j) over all slots: n x W x M1 (W = 1 if radial_only else 4, M1 = neuron[-1]).
@@ -124,6 +124,49 @@ class RadialEmbeddingDescriptor(Descriptor):
         g = self.embeddings[0](net_input.reshape(n * nnei, -1)).reshape(n, nnei, self.neuron[-1])
         weights = torch.ones_like(env[:, :, :1]) if self.radial_only else env  # n x nnei x W
         return torch.matmul(weights.transpose(1, 2), g)
+
+    # ------------------------------------------------------------ compression
+    @torch.jit.unused
+    def compression_refusal(self) -> Optional[str]:
+        if getattr(self, "type_embedding", None) is not None:
+            return "its embedding net also takes the type embedding as input (DeePMD-kit does not compress it either)"
+        return None
+
+    @torch.jit.unused
+    def enable_compression(
+        self, min_nbor_dist: float, table_extrapolate: float = 5.0, table_stride_1: float = 0.01,
+        table_stride_2: float = 0.1, check_frequency: int = -1,
+    ) -> None:
+        """Tabulate each embedding net on the normalised s of the center types it serves (all of them with
+        type_one_side, center type ti for net (ti, tj)): from floor(-davg/dstd) (a padded slot) to the s of a
+        neighbor at min_nbor_dist (Angstrom), ceiled (spec section 6)."""
+        refusal = self.compression_refusal()
+        if refusal is not None or self.compressed:
+            raise ValueError(f"descriptor {self.type_name} cannot be compressed: {refusal or 'it already is'}")
+        davg = self.davg[:, 0, 0].detach().double().cpu().numpy()
+        dstd = self.dstd[:, 0, 0].detach().double().cpu().numpy()
+        lower, upper = radial_input_bounds(davg, dstd, min_nbor_dist, self.rcut_smth, self.rcut)
+        if self.type_one_side:
+            bounds = [(float(lower.min()), float(upper.max()))] * len(self.embeddings)
+        else:
+            bounds = [(float(lower[k % self.ntypes]), float(upper[k % self.ntypes])) for k in range(self.ntypes**2)]
+        self.tables = tabulate_nets(list(self.embeddings), bounds, table_extrapolate, table_stride_1, table_stride_2,
+                                    check_frequency, self.neuron[-1], self.dtype)
+        self.compressed = True
+
+    @torch.jit.unused
+    def _with_compression(self, data: dict) -> dict:
+        """The descriptor dict ``data`` in DeePMD-kit's compressed layout if compressed."""
+        if self.compressed:
+            data.update(compressed_entries(self.tables))
+        return data
+
+    @torch.jit.unused
+    def _load_compression(self, data: dict) -> None:
+        """The tables of a compressed descriptor dict (DeePMD-kit's or ours), if it has them."""
+        if data.get("compress") is not None:
+            self.tables = tables_from_entries(data["compress"], self.neuron[-1], self.dtype)
+            self.compressed = True
 
     @staticmethod
     def _padding_tail(block_w: torch.Tensor, pad_g: torch.Tensor, width: torch.Tensor) -> torch.Tensor:

@@ -67,9 +67,8 @@ class DescriptorSeAMask(DescriptorSeA):
         """Nothing to compute: DeePMD-kit's se_a_mask keeps davg = 0 and dstd = 1."""
 
     @torch.jit.unused
-    def enable_compression(self, tables) -> None:
-        raise ValueError("se_a_mask has no cut-off, so its embedding nets cannot be tabulated; "
-                         "use the uncompressed model")
+    def compression_refusal(self) -> Optional[str]:
+        return "it has no cut-off, so the training data set no range for its embedding nets' input"
 
     @torch.jit.unused
     def serialize(self) -> dict:

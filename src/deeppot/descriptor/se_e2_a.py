@@ -21,13 +21,10 @@ DeePMD-kit cannot read such a dict; deeppot's deserialize rebuilds it. Compressi
 
 from typing import List, Optional, Tuple
 
-import numpy as np
 import torch
 from torch import nn
 
 from deeppot.descriptor.radial_embedding import RadialEmbeddingDescriptor
-from deeppot.nn.tabulate import EmbeddingTables, radial_input_bounds
-from deeppot.nn.tabulate_kernel import embedding_tables
 from deeppot.nn.type_embedding import TypeEmbedding
 
 TYPE_EMBEDDING_EXTENSION = {"name": "se_e2_a_type_embedding", "@version": 1}
@@ -111,55 +108,13 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
         m1 = self.neuron[-1]
         return desc.reshape(nf, nloc, m1 * self.axis_neuron), gr[:, :, 1:].reshape(nf, nloc, m1, 3)
 
-    # ------------------------------------------------------------ compression
-    @torch.jit.unused
-    def compression_refusal(self) -> Optional[str]:
-        """Why the embedding nets cannot be tabulated, or None."""
-        if self.type_embedding is not None:
-            return "its embedding net also takes the type embedding as input (DeePMD-kit does not compress it either)"
-        return None
-
-    @torch.jit.unused
-    def tabulated_nets(self) -> List[nn.Module]:
-        """The one-input embedding nets that compression tabulates, in the order of the tables."""
-        refusal = self.compression_refusal()
-        if refusal is not None:
-            raise ValueError(f"descriptor se_e2_a cannot be compressed: {refusal}; use the uncompressed model")
-        return list(self.embeddings)
-
-    @torch.jit.unused
-    def table_bounds(self, min_nbor_dist: float) -> List[Tuple[float, float]]:
-        """(lower, upper) input range of each tabulated net: the normalised s of every center type it serves
-        (all types with ``type_one_side``, net (ti, tj) serves ti)."""
-        davg = self.davg[:, 0, 0].detach().double().cpu().numpy()
-        dstd = self.dstd[:, 0, 0].detach().double().cpu().numpy()
-        lower, upper = radial_input_bounds(davg, dstd, min_nbor_dist, self.rcut_smth, self.rcut)
-        if self.type_one_side:
-            return [(float(lower.min()), float(upper.max()))] * self.ntypes
-        return [(float(lower[k % self.ntypes]), float(upper[k % self.ntypes])) for k in range(self.ntypes**2)]
-
-    @torch.jit.unused
-    def enable_compression(self, tables: EmbeddingTables) -> None:
-        """Evaluate the embedding nets from ``tables`` (one per :meth:`tabulated_nets`) from now on."""
-        self.tables = tables
-        self.compressed = True
-
     @torch.jit.unused
     def serialize(self) -> dict:
-        data = self._serialize_uncompressed()
-        if self.compressed:  # DeePMD-kit's layout of a compressed descriptor (version 3)
-            table_data, table_info = self.tables.serialize()
-            data["@version"] = 3
-            data["compress"] = {"@variables": {"compress_data": table_data, "compress_info": table_info}}
-        return data
-
-    @torch.jit.unused
-    def _serialize_uncompressed(self) -> dict:
         data = self._common_dict()
         data.update(self._embedding_dict(), axis_neuron=self.axis_neuron)
         if self.type_embedding is not None:  # deeppot's extension (module docstring)
             data.update(type_embedding=self.type_embedding.serialize(), deeppot_extension=dict(TYPE_EMBEDDING_EXTENSION))
-        return data
+        return self._with_compression(data)
 
     @classmethod
     def deserialize(cls, data: dict) -> "DescriptorSeA":
@@ -180,10 +135,5 @@ class DescriptorSeA(RadialEmbeddingDescriptor):
             **cls._common_arguments(data),
         )
         descriptor._load_embeddings(data)
-        if data.get("compress") is not None:
-            tables = data["compress"]["@variables"]
-            descriptor.enable_compression(embedding_tables(
-                [np.asarray(d) for d in tables["compress_data"]], [np.asarray(i) for i in tables["compress_info"]],
-                descriptor.neuron[-1], descriptor.dtype,
-            ))
+        descriptor._load_compression(data)
         return descriptor

@@ -63,12 +63,10 @@ class DescriptorSeR(RadialEmbeddingDescriptor):
     def serialize(self) -> dict:
         data = self._common_dict()
         data.update(self._embedding_dict(), type="se_r")  # DeePMD-kit writes the alias
-        return data
+        return self._with_compression(data)
 
     @classmethod
     def deserialize(cls, data: dict) -> "DescriptorSeR":
-        if data.get("compress") is not None:
-            raise ValueError("compressed se_e2_r models are not supported; use the uncompressed model")
         descriptor = cls(
             neuron=data["neuron"],
             activation_function=data["activation_function"],
@@ -76,4 +74,5 @@ class DescriptorSeR(RadialEmbeddingDescriptor):
             **cls._common_arguments(data),
         )
         descriptor._load_embeddings(data)
+        descriptor._load_compression(data)
         return descriptor

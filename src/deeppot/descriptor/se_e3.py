@@ -9,6 +9,10 @@ are zeros here, as DeePMD-kit's numpy backend writes them).
 
 Padded slots have angular part -davg[1:4]/dstd[1:4] = 0 (the statistics set davg = [avg_r, 0, 0, 0]), so
 their theta is 0 and they contribute nothing: the nets run on the filled heads of the blocks only.
+
+Compressed (``deeppot compress``, spec section 6, DeePMD-kit's se_t tables): each net is a two-sided table on
+theta in [-b, b], b the bound of |a_j . a_k| over the training data (min_nbor_dist), both strides 10 x the
+command's, and ``sum_jk theta_jk N(theta_jk)`` is evaluated fused with the lookup.
 """
 
 from typing import List, Optional, Tuple
@@ -19,6 +23,8 @@ from torch import nn
 
 from deeppot.descriptor.base import Descriptor
 from deeppot.nn.mlp import EmbeddingNet, NetworkCollection
+from deeppot.nn.tabulate import EmbeddingTables, angle_product_bound
+from deeppot.nn.tabulate_kernel import compressed_entries, tables_from_entries, tabulate_nets
 
 
 class DescriptorSeT(Descriptor):
@@ -57,6 +63,7 @@ class DescriptorSeT(Descriptor):
                 if k // ntypes < k % ntypes:
                     for parameter in net.parameters():
                         parameter.zero_()
+        self.tables = EmbeddingTables([], [], self.neuron[-1], self.dtype, two_sided=True)  # enable_compression
 
     @property
     def dim_out(self) -> int:
@@ -82,10 +89,35 @@ class DescriptorSeT(Descriptor):
                 a_i = angular.narrow(1, self.sel_offsets[ti], widths[ti])  # n x w_i x 3
                 a_j = angular.narrow(1, self.sel_offsets[tj], widths[tj])  # n x w_j x 3
                 theta = torch.matmul(a_i, a_j.transpose(1, 2))  # n x w_i x w_j
-                g = net(theta.reshape(-1, 1)).reshape(n, widths[ti] * widths[tj], m1)
-                pair_sum = torch.matmul(theta.reshape(n, 1, -1), g)  # n x 1 x M1
+                if self.compressed:  # sum_jk theta_jk N(theta_jk) fused with the table lookup
+                    flat = theta.reshape(n, -1)
+                    pair_sum = self.tables.contract(k, flat, flat.unsqueeze(-1))  # n x 1 x M1
+                else:
+                    g = net(theta.reshape(-1, 1)).reshape(n, widths[ti] * widths[tj], m1)
+                    pair_sum = torch.matmul(theta.reshape(n, 1, -1), g)  # n x 1 x M1
                 result = result + pair_sum * (1.0 / float(self.sel[ti] * self.sel[tj]))
         return result.reshape(nf, nloc, m1)
+
+    # ------------------------------------------------------------ compression
+    @torch.jit.unused
+    def compression_refusal(self) -> Optional[str]:
+        return None
+
+    @torch.jit.unused
+    def enable_compression(
+        self, min_nbor_dist: float, table_extrapolate: float = 5.0, table_stride_1: float = 0.01,
+        table_stride_2: float = 0.1, check_frequency: int = -1,
+    ) -> None:
+        """Tabulate every net on theta in [-b, b], b = angle_product_bound of the angular dstd (davg_a is 0)
+        and min_nbor_dist (Angstrom), both sides extended to table_extrapolate * b, both strides x 10."""
+        if self.compressed:
+            raise ValueError("descriptor se_e3 cannot be compressed: it already is")
+        dstd_a = self.dstd[:, 0, 1:].detach().double().cpu().numpy().min(axis=-1)  # ntypes
+        bound = angle_product_bound(dstd_a, min_nbor_dist, self.rcut_smth, self.rcut)
+        self.tables = tabulate_nets(list(self.embeddings), [(-bound, bound)] * len(self.embeddings), table_extrapolate,
+                                    10 * table_stride_1, 10 * table_stride_2, check_frequency, self.neuron[-1],
+                                    self.dtype, two_sided=True)
+        self.compressed = True
 
     @torch.jit.unused
     def serialize(self) -> dict:
@@ -96,12 +128,12 @@ class DescriptorSeT(Descriptor):
             activation_function=self.activation_function,
             embeddings=NetworkCollection.serialize(list(self.embeddings), 2, self.ntypes, "embedding_network"),
         )
+        if self.compressed:
+            data.update(compressed_entries(self.tables))
         return data
 
     @classmethod
     def deserialize(cls, data: dict) -> "DescriptorSeT":
-        if data.get("compress") is not None:
-            raise ValueError("compressed se_e3 models are not supported; use the uncompressed model")
         if np.any(np.asarray(data["@variables"]["davg"])[..., 1:] != 0):
             raise ValueError("se_e3 needs the angular columns of davg to be 0 (as DeePMD-kit's statistics give)")
         descriptor = cls(
@@ -111,4 +143,7 @@ class DescriptorSeT(Descriptor):
             **cls._common_arguments(data),
         )
         descriptor._load_embeddings(data)
+        if data.get("compress") is not None:
+            descriptor.tables = tables_from_entries(data["compress"], descriptor.neuron[-1], descriptor.dtype, True)
+            descriptor.compressed = True
         return descriptor

@@ -1,11 +1,11 @@
 """Model compression: tabulate the one-input embedding nets of a frozen model (spec section 6).
 
-Works on any descriptor that offers the compression interface:
-- ``tabulated_nets()``: the nets to tabulate (each maps N x 1 -> N x M);
-- ``table_bounds(min_nbor_dist)``: per net, (lower, upper) of its input over the training data;
-- ``enable_compression(tables)``: switch its forward to :class:`deeppot.nn.tabulate.EmbeddingTables`;
-- optional ``table_stride_scale`` (DeePMD-kit's se_e3 uses 10 x both strides).
-The maths of the tables is in :mod:`deeppot.nn.tabulate`, once.
+Written once against the descriptor interface (deeppot.descriptor.base), no branch per descriptor type:
+- ``compression_refusal()``: None if the descriptor can be tabulated, else why not (said to the user);
+- ``enable_compression(min_nbor_dist, table_extrapolate, table_stride_1, table_stride_2, check_frequency)``:
+  DeePMD-kit's signature; the descriptor builds its tables (deeppot.nn.tabulate_kernel.tabulate_nets) over the
+  input range its training data reach and evaluates them from then on;
+- ``compressed``: whether it already is.
 """
 
 import logging
@@ -20,8 +20,6 @@ from deeppot.export.aoti import read_package
 from deeppot.export.model_file import load_model, save_model_file
 from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.energy_model import EnergyModel
-from deeppot.nn.tabulate import tabulate_net
-from deeppot.nn.tabulate_kernel import embedding_tables
 
 log = logging.getLogger("deeppot")
 
@@ -32,26 +30,24 @@ def compress_model(
 ) -> EnergyModel:
     """Replace the embedding nets of ``model``'s descriptor by tables, in place; returns ``model``.
 
-    Tables cover [lower, upper] with ``stride`` and [upper, extrapolate * upper] with 10 x ``stride``;
-    min_nbor_dist (Angstrom) sets upper.
+    Tables cover [lower, upper] with ``stride`` and [upper, extrapolate * upper] with 10 x ``stride`` (a
+    descriptor may scale both, as se_e3 does); min_nbor_dist (Angstrom) sets upper. A descriptor that cannot
+    be tabulated raises ModelFileError saying why.
     """
-    descriptor = model.descriptor
-    if not hasattr(descriptor, "enable_compression"):
-        raise ModelFileError(f"descriptor {type(descriptor).__name__} cannot be compressed")
-    scale = getattr(descriptor, "table_stride_scale", 1.0)
-    nets = descriptor.tabulated_nets()
-    bounds = descriptor.table_bounds(min_nbor_dist)
-    data, info = [], []
-    for k, (net, (lower, upper)) in enumerate(zip(nets, bounds)):
-        log.info("tabulating embedding net %d on [%g, %g] (stride %g), then to %g (stride %g)",
-                 k, lower, upper, stride * scale, extrapolate * upper, 10 * stride * scale)
-        table, table_info = tabulate_net(
-            net, lower, upper, extrapolate, stride * scale, 10 * stride * scale, check_frequency, descriptor.dtype
-        )
-        data.append(table)
-        info.append(table_info)
-    descriptor.enable_compression(embedding_tables(data, info, descriptor.neuron[-1], descriptor.dtype))
+    check_compressible(model, "the model")
+    model.descriptor.enable_compression(min_nbor_dist, extrapolate, stride, 10 * stride, check_frequency)
     return model
+
+
+def check_compressible(model: EnergyModel, name: str) -> None:
+    """ModelFileError, starting with ``name`` (the file), if ``model`` is compressed or cannot be."""
+    descriptor = model.descriptor
+    if descriptor.compressed:
+        raise ModelFileError(f"{name}: already compressed; compress the uncompressed frozen model instead")
+    refusal = descriptor.compression_refusal()
+    if refusal is not None:
+        raise ModelFileError(f"{name}: descriptor {descriptor.type_name} cannot be compressed: {refusal}; "
+                             "use the uncompressed model")
 
 
 def min_nbor_dist_from_script(script: Path, model: EnergyModel) -> float:
@@ -77,8 +73,7 @@ def compress_file(
     if not extrapolate > 1:
         raise OptionError(f"-e/--extrapolate {extrapolate}: must be larger than 1 (default 5)")
     model, meta = load_model(Path(input_path))
-    if meta["model"]["descriptor"].get("compress") is not None:
-        raise ModelFileError(f"{input_path}: already compressed; compress the uncompressed frozen model instead")
+    check_compressible(model, str(input_path))  # before any work (the training data are not read)
     min_dist = float(meta.get("min_nbor_dist", -1.0))
     if training_script is not None:
         min_dist = min_nbor_dist_from_script(Path(training_script), model)

@@ -115,7 +115,7 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bo
     (:mod:`deeppot.export.aoti`, extra file ``deeppot/model.pt2``)."""
     arrays: Dict[str, np.ndarray] = {}
     serialized = model.serialize()
-    compressed = serialized["descriptor"].get("compress") is not None
+    compressed = model.descriptor.compressed
     meta = {
         "format": "deeppot-frozen-model",
         "format_version": FORMAT_VERSION if compressed else UNCOMPRESSED_FORMAT_VERSION,
