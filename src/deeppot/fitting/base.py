@@ -4,6 +4,10 @@ with a mixed-type descriptor), a per-type output bias, fparam/aparam normalisati
 Input of atom i: ``x_i = [D_i, (fparam - fparam_avg) * fparam_inv_std, (aparam_i - aparam_avg) * aparam_inv_std]``;
 network output ``o_i = net_{t_i}(x_i) + bias_atom_e[t_i]`` (nf x nloc x ``net_dim_out``). Each fitting turns
 ``o_i`` into its quantity (an atomic energy, a dipole, a polarizability).
+
+``use_aparam_as_mask`` (DeePMD-kit's key, for se_a_mask): aparam (one column) is not a network input but the
+real/virtual mask of the atoms: :meth:`GeneralFitting.atom_types` makes atoms with aparam 0 virtual (type -1),
+which the model then treats as absent (no neighbors, not a neighbor, zero output).
 """
 
 from typing import Dict, List, Optional
@@ -39,6 +43,7 @@ class GeneralFitting(nn.Module):
         seed: Optional[int] = None,
         mixed_types: bool = False,
         exclude_types: Optional[List[int]] = None,
+        use_aparam_as_mask: bool = False,
     ):
         super().__init__()
         self.ntypes = int(ntypes)
@@ -51,11 +56,12 @@ class GeneralFitting(nn.Module):
         self.activation_function = activation_function
         self.rcond = rcond
         self.mixed_types = bool(mixed_types)
+        self.use_aparam_as_mask = bool(use_aparam_as_mask)
         self.exclude_types = [int(t) for t in (exclude_types or [])]  # kept for the dict; the model zeroes them
         self.trainable = list(trainable) if trainable is not None else [True] * (len(neuron) + 1)
         self.dtype = resolve_dtype(precision)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        in_dim = self.dim_descrpt + self.numb_fparam + self.numb_aparam
+        in_dim = self.dim_descrpt + self.numb_fparam + (0 if self.use_aparam_as_mask else self.numb_aparam)
         self.nets = nn.ModuleList(
             FittingNet(in_dim, self.net_dim_out, self.neuron, activation_function, self.resnet_dt, self.dtype,
                        generator, self.trainable)
@@ -84,7 +90,7 @@ class GeneralFitting(nn.Module):
                 raise ValueError("this model needs fparam (numb_fparam > 0)")
             fp = (fparam.to(self.dtype).reshape(nf, self.numb_fparam) - self.fparam_avg) * self.fparam_inv_std
             parts.append(fp.unsqueeze(1).expand(nf, nloc, self.numb_fparam))
-        if self.numb_aparam > 0:
+        if self.numb_aparam > 0 and not self.use_aparam_as_mask:
             if aparam is None:
                 raise ValueError("this model needs aparam (numb_aparam > 0)")
             ap = aparam.to(self.dtype).reshape(nf, nloc, self.numb_aparam)
@@ -101,6 +107,17 @@ class GeneralFitting(nn.Module):
                 out = out.index_add(0, rows, net(x.index_select(0, rows)))
             out = out + bias
         return out.reshape(nf, nloc, self.net_dim_out)
+
+    def atom_types(self, atype: torch.Tensor, aparam: Optional[torch.Tensor]) -> torch.Tensor:
+        """The types the model sees, nf x natoms: with ``use_aparam_as_mask`` an atom whose aparam (nf x natoms x 1,
+        truncated to an integer as DeePMD-kit does) is 0 is virtual (-1); otherwise ``atype`` itself."""
+        if not self.use_aparam_as_mask:
+            return atype
+        if aparam is None:
+            raise ValueError("this model reads the real (1) / virtual (0) atom mask from aparam "
+                             "(use_aparam_as_mask); give aparam, nf x natoms x 1")
+        real = aparam.reshape(atype.shape).to(torch.int64) != 0
+        return torch.where(real, atype, -torch.ones_like(atype))
 
     # ---------------------------------------------------------- serialization
     @torch.jit.unused
@@ -135,14 +152,14 @@ class GeneralFitting(nn.Module):
                 "case_embd": None,
                 "fparam_avg": arr(self.fparam_avg) if self.numb_fparam else None,
                 "fparam_inv_std": arr(self.fparam_inv_std) if self.numb_fparam else None,
-                "aparam_avg": arr(self.aparam_avg) if self.numb_aparam else None,
-                "aparam_inv_std": arr(self.aparam_inv_std) if self.numb_aparam else None,
+                "aparam_avg": arr(self.aparam_avg) if self.numb_aparam and not self.use_aparam_as_mask else None,
+                "aparam_inv_std": arr(self.aparam_inv_std) if self.numb_aparam and not self.use_aparam_as_mask else None,
             },
             "type_map": None,
             "tot_ener_zero": False,
             "trainable": list(self.trainable),
             "layer_name": None,
-            "use_aparam_as_mask": False,
+            "use_aparam_as_mask": self.use_aparam_as_mask,
             "spin": None,
         }
 
@@ -152,8 +169,6 @@ class GeneralFitting(nn.Module):
         """Constructor arguments every fitting reads from a DeePMD-kit dict; refuses what deeppot lacks."""
         if data.get("dim_case_embd", 0) or data.get("default_fparam") is not None:
             raise ValueError("case embeddings and default_fparam are not supported yet")
-        if data.get("use_aparam_as_mask", False):
-            raise ValueError("use_aparam_as_mask is not supported by this fitting")
         trainable = data.get("trainable", True)
         return dict(
             ntypes=data["ntypes"],
@@ -168,6 +183,7 @@ class GeneralFitting(nn.Module):
             rcond=data.get("rcond"),
             mixed_types=data.get("mixed_types", False),
             exclude_types=data.get("exclude_types", []),
+            use_aparam_as_mask=data.get("use_aparam_as_mask", False),
         )
 
     @torch.jit.unused

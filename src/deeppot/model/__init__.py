@@ -25,7 +25,8 @@ def data_label_options(config) -> dict:
     if not issubclass(cls, TensorModel):
         return {}
     selected = [t for t in range(len(config.type_map)) if t not in config.atom_exclude_types]
-    return dict(tensor_labels=[cls.label_name, "atom_" + cls.label_name], sel_type=selected)
+    return dict(tensor_labels=[cls.label_name, "atom_" + cls.label_name],
+                sel_type=selected if config.atom_exclude_types else None)
 
 
 def deserialize_model(data: dict):

@@ -14,6 +14,7 @@ from torch import nn
 
 from deeppot.descriptor import Descriptor
 from deeppot.descriptor.base import excluded_pair_table
+from deeppot.errors import DataError
 from deeppot.model.nlist_format import EngineInputError, format_engine_nlist
 from deeppot.model.pairs import gather_pair_vectors, local_neighbor_slots, neighbor_types, shift_vectors
 
@@ -146,6 +147,10 @@ class DescriptorFittingModel(nn.Module):
         """Centers of frames coord (nf x N x 3, float64), atype (nf x N), box (nf x 3 x 3 or None) in chunks of
         ``chunk_atoms`` (all at once if <= 0): yields (rows, nlist nf x nc x nnei local indices, rij
         nf x nc x nnei x 3, neighbor types nf x nc x nnei)."""
+        if box is not None and not self.descriptor.periodic:
+            raise DataError(f"descriptor {self.descriptor.type_name} has no cut-off and treats every frame as an "
+                            "isolated cluster: give frames without a cell (a nopbc file in the system folder, "
+                            "box None, pbc=False in ASE)")
         natoms = coord.shape[1]
         index, shift = self.neighbor_slots(coord, atype, box, neighbors)
         chunk = natoms if chunk_atoms <= 0 else chunk_atoms
