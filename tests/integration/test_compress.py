@@ -244,6 +244,30 @@ def test_bad_stride(files, tmp_path, capsys):
     assert "-s/--step" in capsys.readouterr().err
 
 
+LOC_FRAME = {"sel_a": [8, 8], "sel_r": [16, 16], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}
+REFUSED = {  # make_model options, what the message says
+    "loc_frame": ({"descriptor": "loc_frame", "descriptor_options": LOC_FRAME},
+                  "descriptor loc_frame cannot be compressed: it has no embedding net of one scalar input"),
+    "type_embedding": ({"type_embedding": (4,)},
+                       "descriptor se_e2_a cannot be compressed: its embedding net also takes the type embedding"),
+    "hybrid-with-loc_frame": ({"descriptor": [{"descriptor": "se_e2_a"}, {"descriptor": "loc_frame", **LOC_FRAME}]},
+                              "descriptor hybrid cannot be compressed: its member 1 (loc_frame) cannot be: it has no"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_descriptor_that_cannot_be_compressed(tmp_path, capsys, case):
+    """Refused before any work, with the file, the descriptor (the member of a hybrid) and why."""
+    options, message = REFUSED[case]
+    model = make_model(rcut=4.0, **options)
+    model.min_nbor_dist = 0.8
+    save_model_file(model, {}, tmp_path / "in.pth")
+    assert main(["compress", "-i", str(tmp_path / "in.pth"), "-o", str(tmp_path / "out.pth")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'in.pth'}: {message}" in err and "use the uncompressed model" in err
+    assert not (tmp_path / "out.pth").exists()
+
+
 def test_missing_min_nbor_dist_then_training_script(tmp_path, capsys):
     model = make_model(rcut=6.0, sel=(46, 92), type_map=["O", "H"])
     model.min_nbor_dist = -1.0

@@ -24,6 +24,7 @@ SHRUNK = {
     "water/se_e3": ({"neuron": [2, 4, 8], "rcut": 4.0}, 40, 0.005),
     "water/hybrid": ([{"neuron": [4, 8]}, {"neuron": [4, 8], "sel": "auto"}], 100, 0.01),
     "water/se_e2_a_tebd": ({"neuron": [4, 8, 16], "axis_neuron": 4, "sel": "auto", "type_one_side": False}, 100, 0.01),
+    "water/loc_frame": ({"rcut": 4.0, "sel_a": [6, 12], "sel_r": [10, 20]}, 40, 0.01),  # no nets: fitting only
 }
 
 
@@ -62,7 +63,8 @@ def test_training_lowers_validation_force_error(trained):
     assert after < 0.8 * before, (example, before, after)
     params = load_checkpoint(str(folder / "model.ckpt.pt"))["model_params"]  # the resolved model section
     assert params["descriptor"]["type"] == load_example(example)["model"]["descriptor"]["type"]
-    assert all(isinstance(section["sel"], list) for section in params["descriptor"].get("list", [params["descriptor"]]))
+    assert all(isinstance(section.get("sel", section.get("sel_a")), list)  # loc_frame: sel_a and sel_r
+               for section in params["descriptor"].get("list", [params["descriptor"]]))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit in torch 2.13
@@ -71,7 +73,7 @@ def test_freeze_test_and_ase(trained, monkeypatch, capsys):
     monkeypatch.chdir(folder)
     assert main(["freeze", "-c", "model.ckpt.pt", "-o", "frozen.pth"]) == 0
     dp = DeepPot(folder / "frozen.pth")
-    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3", "hybrid", "se_e2_a")
+    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3", "hybrid", "se_e2_a", "loc_frame")
     # deeppot test: its force RMSE is the trained model's on the same frames
     capsys.readouterr()
     assert main(["test", "-m", "frozen.pth", "-s", str(WATER / "data_3"), "-n", "10", "-d", "detail"]) == 0

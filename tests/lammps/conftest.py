@@ -88,6 +88,17 @@ def compressed_model(model_files, tmp_path_factory):
     return compress_file(folder / "frozen.pth", folder / "compressed.pth")
 
 
+def frozen_descriptor_model(folder: Path, options: dict, compress: bool) -> Path:
+    """A small random water model (type_map O H, rcut RCUT, sel SEL unless ``options`` say otherwise) with
+    ``make_model`` options (a descriptor and its keys), frozen, and compressed with 'deeppot compress' if asked."""
+    from deeppot.export.compress import compress_file
+
+    model = make_model(**{"rcut": RCUT, "rcut_smth": 0.5, "sel": SEL, "seed": 5, **options})
+    model.min_nbor_dist = 0.8  # Angstrom, below the water frame's shortest O-H distance
+    save_model_file(model, {}, folder / "frozen.pth")
+    return compress_file(folder / "frozen.pth", folder / "compressed.pth") if compress else folder / "frozen.pth"
+
+
 @pytest.fixture(scope="session")
 def aoti_model(tmp_path_factory):
     """A small model frozen with its AOTInductor package embedded (the plugin runs the package)."""

@@ -5,7 +5,7 @@ model's type_map, in metal and real units."""
 import numpy as np
 import pytest
 
-from conftest import NKTV2P, WATER_LMP, read_dump, thermo_rows, water_script
+from conftest import NKTV2P, WATER_LMP, frozen_descriptor_model, read_dump, thermo_rows, water_script
 from deeppot.infer import DeepPot
 
 # model virial index (row-major 3x3) of LAMMPS's per-atom components: xx yy zz xy xz yz, then centroid yx zx zy
@@ -80,6 +80,28 @@ def test_run0_equals_deeppot_eval(tmp_path, lammps, request, kind, nprocs):
     rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model, nprocs)
     check(rows, col, thermo, reference)
     assert ("(AOTInductor)" in (tmp_path / "log.lammps").read_text()) == (kind == "aoti")
+
+
+# One case per descriptor besides se_e2_a (above): compressed where the descriptor can be. The hybrid's largest
+# cut-off is not its first member's, so a plugin that took the wrong rcut would miss neighbors.
+DESCRIPTOR_CASES = {
+    "se_e2_r-compressed": ({"descriptor": "se_e2_r", "activation_function": "gelu", "fitting_input_scale": 300.0}, True),
+    "se_e3-compressed": ({"descriptor": "se_e3", "neuron": (2, 4, 8)}, True),
+    "hybrid-compressed": ({"descriptor": [
+        {"descriptor": "se_e3", "rcut": 3.0, "sel": (8, 16), "neuron": (2, 4, 8)},
+        {"descriptor": "se_e2_a"},
+        {"descriptor": "se_e2_r", "rcut": 3.5, "sel": (12, 24)},
+    ]}, True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DESCRIPTOR_CASES))
+def test_run0_each_descriptor(tmp_path, lammps, case):
+    """run 0 equals DeepPot.eval for a model of each descriptor (1 rank, LAMMPS types in another order)."""
+    options, compress = DESCRIPTOR_CASES[case]
+    model = frozen_descriptor_model(tmp_path, options, compress)
+    rows, col, thermo, reference = lammps_and_reference(lammps, tmp_path, model, 1)
+    check(rows, col, thermo, reference)
 
 
 def test_real_units_converted_as_deepmd_kit(tmp_path, lammps, model_files):

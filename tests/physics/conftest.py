@@ -33,6 +33,10 @@ MODEL_VARIANTS = {
     # se_e2_a with a model-level type embedding: one embedding net and one fitting net for every type
     "type_embedding": {"type_embedding": (2, 4), "exclude_types": [[0, 1]], "seed": 31},
     "type_embedding_two_side": {"type_embedding": (4,), "type_one_side": False, "resnet_dt": True, "seed": 37},
+    # loc_frame: each atom's frame from its nearest type-0 and nearest type-1 neighbor (sel = sel_a + sel_r =
+    # (24, 24)); not smooth at rcut nor where the axis neighbors change, smooth everywhere else
+    "loc_frame": {"descriptor": "loc_frame", "seed": 53, "descriptor_options": {
+        "sel_a": [8, 8], "sel_r": [16, 16], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}},
 }
 
 

@@ -49,6 +49,7 @@ def make_model(
     fitting: str = "ener",
     fitting_options: Optional[Dict] = None,
     type_embedding: Optional[Sequence[int]] = None,
+    descriptor_options: Optional[Dict] = None,
 ) -> EnergyModel:
     """A float64 EnergyModel with descriptor type ``descriptor`` (a DeePMD-kit name), random weights, random
     (rotation-invariant) davg/dstd and random biases. Descriptor options the type does not take (e.g.
@@ -65,6 +66,9 @@ def make_model(
 
     ``type_embedding`` (the neuron of a model-level type embedding, se_e2_a only) makes one embedding net and one
     fitting net serve every type (DeePMD-kit TF's type embedding).
+
+    ``descriptor_options``: further keyword arguments of the descriptor (e.g. se_atten's tebd_input_mode). A
+    descriptor with ``set_davg_zero`` keeps davg = 0 (se_atten's default).
     """
     options = dict(
         ntypes=ntypes,
@@ -80,6 +84,7 @@ def make_model(
         env_protection=env_protection,
         precision="float64",
         seed=seed,
+        **(descriptor_options or {}),
     )
     if type_embedding is not None:
         options["type_embedding"] = TypeEmbedding(ntypes, list(type_embedding), activation_function,
@@ -122,9 +127,13 @@ def make_model(
 
     with torch.no_grad():
         for module in descriptor.modules():  # the descriptor, or each member of a hybrid
-            if isinstance(module, Descriptor) and module.env_width > 0:
+            if isinstance(module, Descriptor) and module.davg.dim() == 2:  # per-column statistics (loc_frame)
+                module.davg.copy_(uniform(module.davg.shape, -0.2, 0.2))
+                module.dstd.copy_(uniform(module.dstd.shape, 0.5, 1.5))
+            elif isinstance(module, Descriptor) and module.env_width > 0:
                 davg = torch.zeros_like(module.davg)  # ntypes x nnei x env_width (4, or 1 for radial-only)
-                davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
+                if not module.set_davg_zero:
+                    davg[:, :, 0] = uniform((ntypes, 1), 0.05, 0.3)
                 dstd = torch.ones_like(module.dstd)
                 dstd[:, :, 0] = uniform((ntypes, 1), 0.1, 0.5)
                 dstd[:, :, 1:] = uniform((ntypes, 1, 1), 0.05, 0.3)
@@ -148,7 +157,9 @@ def make_model(
 
 def _make_descriptor(name: str, options: Dict) -> Descriptor:
     cls = descriptor_class(name)
-    accepted = inspect.signature(cls).parameters
+    accepted = dict(inspect.signature(cls).parameters)
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in accepted.values()):  # a subclass passing **options on
+        accepted.update(inspect.signature(cls.__mro__[1]).parameters)
     options = dict(options, sel=list(options["sel"]), neuron=list(options["neuron"]))
     return cls(**{key: value for key, value in options.items() if key in accepted})
 

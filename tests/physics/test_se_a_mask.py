@@ -98,3 +98,17 @@ def test_a_cell_is_refused(masked):
     with pytest.raises(DataError, match="se_a_mask has no cut-off and treats every frame as an isolated cluster"):
         model(torch.from_numpy(coord[None]), torch.from_numpy(atype), torch.eye(3, dtype=torch.float64)[None] * 30,
               aparam=torch.from_numpy(aparam[None]))
+
+
+def test_engine_entry_point_applies_the_mask(masked):
+    """forward_lower (what freeze exports) with an all-pairs list: the same energy and forces as forward."""
+    model, coord, atype, aparam = masked
+    n = len(atype)
+    nlist = torch.tensor([[j for j in range(n) if j != i] for i in range(n)])[None]
+    ext = torch.from_numpy(coord[None])
+    out = model.forward_lower(ext, torch.from_numpy(atype[None]), nlist, aparam=torch.from_numpy(aparam[None]))
+    ref = evaluate(model, coord, atype, aparam=aparam)
+    np.testing.assert_allclose(out["energy"].numpy().reshape(-1), ref["energy"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["extended_force"].numpy()[0], ref["force"], rtol=0, atol=1e-12)
+    with pytest.raises(Exception, match="real/virtual atom mask from aparam"):
+        model.forward_lower(ext, torch.from_numpy(atype[None]), nlist)

@@ -39,7 +39,7 @@ def crossing(models):
 
 
 @pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid",
-                                  "type_embedding_two_side"])
+                                  "type_embedding_two_side", "loc_frame"])
 @pytest.mark.parametrize("probe_type", [0, 1])
 def test_no_contribution_beyond_rcut(models, crossing, name, probe_type):
     frame, cluster, ctype, _ = crossing
