@@ -76,7 +76,7 @@ def main():
     config = json.loads((ROOT / "examples" / "water" / "input.json").read_text())
     config["training"]["training_data"]["systems"] = [str(WATER)]
     model_config = validate_input(config).model
-    model = build_model(model_config, list(model_config.descriptor.sel)).eval()
+    model = build_model(model_config).eval()
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}, skin {args.skin} A; model rcut {model.rcut} sel {model.sel}")
     for replicas in (1, 4):
