@@ -17,6 +17,8 @@ TENSOR_VARIANTS = {
     "dipole_sel_type": dict(fitting="dipole", atom_exclude_types=[1], type_one_side=False, seed=3),
     "polar_diag": dict(fitting="polar", fitting_options=dict(scale=[1.5, 0.5])),
     "polar_full": dict(fitting="polar", fitting_options=dict(fit_diag=False, shift_diag=False), seed=5),
+    # a model-level type embedding: one embedding net, one (shared) fitting net for both types
+    "dipole_type_embedding": dict(fitting="dipole", type_embedding=[4], type_one_side=False, seed=7),
 }
 
 

@@ -133,7 +133,7 @@ class TensorModel(DescriptorFittingModel):
         options = fit_cfg.model_dump(exclude={"type", "sel_type", "precision", "default_fparam", "dim_case_embd"})
         fitting = cls.fitting_class(
             ntypes=ntypes, dim_descrpt=descriptor.dim_out, embedding_width=descriptor.dim_emb,
-            precision=fit_cfg.resolved_precision, mixed_types=descriptor.mixed_types,
+            precision=fit_cfg.resolved_precision, mixed_types=descriptor.shared_fitting,
             exclude_types=config.atom_exclude_types, **options,
         )
         return cls(descriptor, fitting, config.type_map, config.atom_exclude_types, config.pair_exclude_types,
