@@ -8,9 +8,13 @@ sel [46, 92], rcut 6, rcut_smth 0.5) or on non-periodic molecules.
 import numpy as np
 import pytest
 
+from deeppot.config import validate_input
+from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
+from deeppot.model.statistics import compute_descriptor_statistics
 from deeppot_test_models import evaluate, load_nopbc, load_water, make_model
 from dpmodel_oracle import reference_evaluate, reference_model
+from helpers import load_example
 
 ATOL = 1e-10
 WATER = dict(rcut=6.0, rcut_smth=0.5, sel=(46, 92), neuron=(8, 16, 32), axis_neuron=4, fitting_neuron=(16, 16, 16))
@@ -252,3 +256,16 @@ def test_dpmodel_native_hybrid(water):
     assert model.rcut == 6.0 and model.sel == [46, 92]
     coord, atype, box = water
     assert_parity(model, coord[:1], atype, box[:1], reference=reference_model(data))
+
+
+def test_hybrid_from_input_json(water):
+    """examples/water/hybrid's model section through the config layer (validated, sel resolved, built, statistics
+    of the water frames): each member gets its options as DeePMD-kit reads them."""
+    config = load_example("water/hybrid")
+    config["model"]["fitting_net"]["neuron"] = [16, 16]
+    section = validate_input(config).model
+    model = build_model(section.resolve_sel(lambda rcut, mixed_types=False: pytest.fail("the example's sel is explicit")))
+    coord, atype, box = water
+    compute_descriptor_statistics(model, [{"coord": coord, "atype": np.tile(atype, (2, 1)), "box": box}])
+    assert [(m.rcut, m.sel) for m in model.descriptor.members] == [(m.rcut, m.sel) for m in section.descriptor.list]
+    assert_parity(model, coord[:1], atype, box[:1])

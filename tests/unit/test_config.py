@@ -441,6 +441,18 @@ def test_resolve_sel_from_a_checkpoint_of_another_descriptor_searches() -> None:
     assert [m.sel for m in resolved.descriptor.list] == [[4, 4], [4, 4]]
 
 
+def test_restart_differences_name_the_hybrid_member() -> None:
+    from deeppot.train.trainer import model_section_differences
+
+    checkpoint = validate_input(hybrid_water()).model.resolve_sel(lambda rcut: [8, 16]).model_dump(mode="json")
+    current = copy.deepcopy(checkpoint)
+    current["descriptor"]["list"][1]["neuron"] = [5, 10]
+    assert model_section_differences(checkpoint, current) == [
+        "model/descriptor/list/1/neuron: checkpoint [5, 10, 20], input.json [5, 10]"]
+    current["descriptor"]["list"].pop()
+    assert model_section_differences(checkpoint, current)[0].startswith("model/descriptor/list: checkpoint [")
+
+
 HYBRID_ERRORS = [
     ("list/1/rcut", -1, "input.json: model/descriptor/list/1/rcut: must be greater than 0.0, got -1"),
     ("list/0/rcut_smth", 5.0, "input.json: model/descriptor/list/0/rcut_smth: 5.0 must be smaller than rcut (4.0)"),
