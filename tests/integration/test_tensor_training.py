@@ -114,6 +114,10 @@ def test_frozen_model_matches_the_checkpoint(trained):
     np.testing.assert_allclose(frozen.eval(data.coord[:2], box, data.atype, atomic=False), atomic.sum(axis=1),
                                rtol=0, atol=1e-10)
     assert frozen.get_sel_type() == [0]
+    import torch
+
+    scripted = torch.jit.load(str(workdir / "model.pth"))  # what C++ loads: it says what it predicts
+    assert scripted.model_output_type() == ["dipole" if name == "water_dipole" else "polarizability"]
 
 
 def test_deeppot_test_writes_tensor_detail_files(trained, caplog):

@@ -4,8 +4,9 @@ Inside:
 - the scripted :class:`FrozenEnergyModel`, whose ``forward`` is the MD-engine entry point
   ``forward_lower(extended_coord, extended_atype, nlist, mapping, fparam, aparam, do_atomic_virial)``
   and which exports ``get_rcut``, ``get_type_map``, ``get_sel``, ``get_ntypes``, ``get_dim_fparam``,
-  ``get_dim_aparam``;
-- extra file ``deeppot/model.json``: format version, type_map, rcut, sel, min_nbor_dist, the model
+  ``get_dim_aparam``, ``model_output_type`` (["energy"], or ["dipole"] / ["polarizability"] for a tensor model,
+  whose forward returns its atomic and global tensor instead of energy and forces);
+- extra file ``deeppot/model.json``: format version, type_map, rcut, sel, min_nbor_dist, model_output_type, the model
   section of input.json and DeePMD-kit's serialized model dict with every array replaced by the name
   of an entry in
 - extra file ``deeppot/variables.npz``: those arrays (numpy .npz, no pickle).
@@ -48,6 +49,7 @@ class FrozenEnergyModel(nn.Module):
         self.sel: List[int] = list(model.sel)
         self.dim_fparam = int(model.fitting.numb_fparam)
         self.dim_aparam = int(model.fitting.numb_aparam)
+        self.output_type: List[str] = [str(model.output_type)]
 
     def forward(
         self,
@@ -84,6 +86,12 @@ class FrozenEnergyModel(nn.Module):
     @torch.jit.export
     def get_dim_aparam(self) -> int:
         return self.dim_aparam
+
+    @torch.jit.export
+    def model_output_type(self) -> List[str]:
+        """What ``forward`` predicts, as DeePMD-kit's frozen models: ["energy"], ["dipole"] or ["polarizability"];
+        only an energy model returns energy and forces."""
+        return self.output_type
 
 
 def _split_arrays(node, arrays: Dict[str, np.ndarray]):
@@ -125,6 +133,7 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bo
         "rcut": float(model.rcut),
         "sel": list(model.sel),
         "min_nbor_dist": float(model.min_nbor_dist),
+        "model_output_type": [model.output_type],
         "model_def_script": model_params,
         "model": _split_arrays(serialized, arrays),
     }

@@ -23,6 +23,7 @@ class DescriptorFittingModel(nn.Module):
     """Descriptor + fitting on type-blocked (or mixed) neighbor slots. All lengths in Angstrom."""
 
     output_dim = 1  # width of the per-type output statistics (out_bias: 1 x ntypes x output_dim)
+    output_type = "energy"  # what the model predicts, DeePMD-kit's model_output_type(): energy, dipole, polarizability
 
     def __init__(
         self,

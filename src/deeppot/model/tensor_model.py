@@ -155,6 +155,7 @@ class DipoleModel(TensorModel):
     output_dim = 3
     output_name = "dipole"
     label_name = keys.DIPOLE
+    output_type = keys.DIPOLE
     fitting_class = DipoleFitting
 
 
@@ -164,6 +165,7 @@ class PolarModel(TensorModel):
     output_dim = 9
     output_name = "polar"
     label_name = keys.POLARIZABILITY
+    output_type = keys.POLARIZABILITY
     fitting_class = PolarFitting
 
     def apply_out_stat(self, tensor: torch.Tensor, atype: torch.Tensor) -> torch.Tensor:
