@@ -18,10 +18,6 @@ from deeppot.runtime import tune_allocator
 # faster per atom than larger chunks on the development machine (benchmarks/bench_water.py)
 DEFAULT_BATCH_ATOMS = int(os.environ.get("DP_INFER_BATCH_SIZE", "256"))
 
-# fitting type -> the class of this module that evaluates it
-EVALUATORS: Dict[str, str] = {"ener": "DeepPot", "dipole": "DeepDipole", "polar": "DeepPolar"}
-
-
 class DeepEval:
     """A loaded model and what every evaluator shares: its metadata and the frame loop."""
 
@@ -35,7 +31,7 @@ class DeepEval:
         held = _fitting_type(model)
         if held != self.fitting_type:
             raise ModelFileError(f"{model_file}: holds a '{held}' model, not a '{self.fitting_type}' one; load it with "
-                                 f"deeppot.infer.{EVALUATORS[held]}")
+                                 f"deeppot.infer.{EVALUATORS[held].__name__}")
         self.model, self.metadata, self.model_file = model, metadata, model_file
 
     @staticmethod
@@ -43,7 +39,7 @@ class DeepEval:
         """A DeepPot, DeepDipole or DeepPolar, whichever the model in ``model_file`` needs."""
         tune_allocator()
         model, metadata = load_model_or_checkpoint(Path(model_file))
-        cls = globals()[EVALUATORS[_fitting_type(model)]]
+        cls = EVALUATORS[_fitting_type(model)]
         evaluator = cls.__new__(cls)
         evaluator._attach(model, metadata, str(model_file))
         return evaluator
@@ -187,3 +183,7 @@ class DeepPolar(DeepTensor):
     """A frozen polarizability model: ``eval`` gives atomic polarizabilities nf x N x 9 or the frame's nf x 9."""
 
     fitting_type = "polar"
+
+
+EVALUATORS = {cls.fitting_type: cls for cls in (DeepPot, DeepDipole, DeepPolar)}
+"""Fitting type (a key of ``deeppot.model.MODELS``) -> the evaluator of its models."""
