@@ -18,13 +18,19 @@ from helpers import WATER, load_example, write_json, validation_force_rmse
 
 # example -> (descriptor settings (a list: one per hybrid member), steps, start_lr) that keep the test fast: tiny
 # nets; se_e3 with a 4 A cut-off (~1/3 of the triplets of the example's 5.8 A) and few steps (its random start is
-# far off); se_e2_a_tebd keeps its type embedding [2, 4, 8], two-sided (one-sided learns slower in 100 steps)
+# far off); se_e2_a_tebd keeps its type embedding [2, 4, 8], two-sided (one-sided learns slower in 100 steps);
+# se_atten, se_atten_v2: one small attention layer on the <= 24 neighbors within 3 A (se_atten smooth: it learns
+# faster so)
+ATTENTION_SHRUNK = {"neuron": [4, 8, 16], "axis_neuron": 4, "attn": 16, "attn_layer": 1, "tebd_dim": 4, "rcut": 3.0,
+                    "sel": 24}
 SHRUNK = {
     "water/se_e2_r": ({"neuron": [4, 8, 16]}, 200, 0.05),
     "water/se_e3": ({"neuron": [2, 4, 8], "rcut": 4.0}, 40, 0.005),
     "water/hybrid": ([{"neuron": [4, 8]}, {"neuron": [4, 8], "sel": "auto"}], 100, 0.01),
     "water/se_e2_a_tebd": ({"neuron": [4, 8, 16], "axis_neuron": 4, "sel": "auto", "type_one_side": False}, 100, 0.01),
     "water/loc_frame": ({"rcut": 4.0, "sel_a": [6, 12], "sel_r": [10, 20]}, 40, 0.01),  # no nets: fitting only
+    "water/se_atten": ({**ATTENTION_SHRUNK, "smooth_type_embedding": True}, 60, 0.01),
+    "water/se_atten_v2": (ATTENTION_SHRUNK, 60, 0.01),
 }
 
 
@@ -73,7 +79,8 @@ def test_freeze_test_and_ase(trained, monkeypatch, capsys):
     monkeypatch.chdir(folder)
     assert main(["freeze", "-c", "model.ckpt.pt", "-o", "frozen.pth"]) == 0
     dp = DeepPot(folder / "frozen.pth")
-    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3", "hybrid", "se_e2_a", "loc_frame")
+    assert dp.metadata["model"]["descriptor"]["type"] in ("se_r", "se_e3", "hybrid", "se_e2_a", "loc_frame", "dpa1",
+                                                          "se_atten_v2")
     # deeppot test: its force RMSE is the trained model's on the same frames
     capsys.readouterr()
     assert main(["test", "-m", "frozen.pth", "-s", str(WATER / "data_3"), "-n", "10", "-d", "detail"]) == 0

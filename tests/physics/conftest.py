@@ -33,6 +33,16 @@ MODEL_VARIANTS = {
     # se_e2_a with a model-level type embedding: one embedding net and one fitting net for every type
     "type_embedding": {"type_embedding": (2, 4), "exclude_types": [[0, 1]], "seed": 31},
     "type_embedding_two_side": {"type_embedding": (4,), "type_one_side": False, "resnet_dt": True, "seed": 37},
+    # se_atten (DPA-1) on mixed-type slots, with smooth_type_embedding (DeePMD-kit's se_atten is smooth at rcut
+    # only with it; without, the attention softmax jumps when a neighbor enters). davg = 0 (se_atten's
+    # set_davg_zero) keeps padded slots out of the sums, as DeePMD-kit's permutation invariance needs in "concat"
+    # mode; se_atten_v2 ("strip", always smooth) has random davg.
+    "se_atten": {"descriptor": "se_atten", "sel": (24,), "type_one_side": False, "exclude_types": [[0, 0]],
+                 "descriptor_options": {"tebd_dim": 4, "attn": 8, "smooth_type_embedding": True},
+                 "fitting_input_scale": 10.0, "seed": 41},
+    "se_atten_v2": {"descriptor": "se_atten_v2", "sel": (24,), "exclude_types": [[1, 1]],
+                    "descriptor_options": {"tebd_dim": 4, "attn": 8, "temperature": 0.5, "attn_dotr": False},
+                    "fitting_input_scale": 10.0, "seed": 47},
     # loc_frame: each atom's frame from its nearest type-0 and nearest type-1 neighbor (sel = sel_a + sel_r =
     # (24, 24)); not smooth at rcut nor where the axis neighbors change, smooth everywhere else
     "loc_frame": {"descriptor": "loc_frame", "seed": 53, "descriptor_options": {

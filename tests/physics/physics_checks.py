@@ -195,7 +195,8 @@ def check_replication(model, coord, atype, box, reps: Sequence[int] = (2, 2, 2),
 
 def assert_sel_not_exceeded(model, coord, atype, box):
     """The checks assume no neighbor truncation (truncation makes E discontinuous by design)."""
-    counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype), model.rcut, model.ntypes)
+    counts, _ = max_neighbor_counts(np.asarray(coord), None if box is None else np.asarray(box), np.asarray(atype),
+                                    model.rcut, model.ntypes, model.mixed_types)
     assert np.all(counts <= np.asarray(model.sel)), (counts, model.sel)
 
 

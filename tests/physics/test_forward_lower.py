@@ -38,7 +38,8 @@ def extend_with_ghosts(coord, atype, box, rcut):
 def build_blocked_nlist(ext_coord, ext_atype, nloc, rcut, sel, skin=0.0, shuffle_seed=None):
     """nloc x sum(sel) indices into the extended atoms, [type-0 block | type-1 block | ...], each block
     sorted by distance (or shuffled if shuffle_seed is given), -1 padded. With skin > 0, neighbors up to
-    rcut + skin are listed too (like an MD engine's list), as long as they fit into sel."""
+    rcut + skin are listed too (like an MD engine's list), as long as they fit into sel. One sel entry: one block
+    of every (real) type, the layout of mixed-type descriptors."""
     offsets = np.concatenate([[0], np.cumsum(sel)[:-1]])
     nlist = -np.ones((nloc, int(sum(sel))), dtype=np.int64)
     rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
@@ -46,7 +47,8 @@ def build_blocked_nlist(ext_coord, ext_atype, nloc, rcut, sel, skin=0.0, shuffle
         dist = np.linalg.norm(ext_coord - ext_coord[i], axis=1)
         dist[i] = np.inf
         for t, (off, cap) in enumerate(zip(offsets, sel)):
-            cand = np.flatnonzero((ext_atype == t) & (dist <= rcut + skin))
+            of_type = (ext_atype >= 0) if len(sel) == 1 else (ext_atype == t)
+            cand = np.flatnonzero(of_type & (dist <= rcut + skin))
             cand = cand[np.argsort(dist[cand], kind="stable")]
             assert len(cand) <= cap, "sel too small for this test system"
             if rng is not None:

@@ -269,3 +269,76 @@ def test_hybrid_from_input_json(water):
     compute_descriptor_statistics(model, [{"coord": coord, "atype": np.tile(atype, (2, 1)), "box": box}])
     assert [(m.rcut, m.sel) for m in model.descriptor.members] == [(m.rcut, m.sel) for m in section.descriptor.list]
     assert_parity(model, coord[:1], atype, box[:1])
+
+
+# ------------------------------------------------------------------------------------- se_atten (DPA-1)
+# sel 60 < the ~130 neighbors of a water atom within 6 A: the nearest-60 truncation of the mixed list is compared
+# too. The fitting input is amplified (see SE_R) for forces well above the degenerate-comparison floor.
+SE_ATTEN = dict(rcut=6.0, rcut_smth=0.5, sel=(60,), neuron=(4, 8, 16), axis_neuron=4, fitting_neuron=(16, 16),
+                type_one_side=False, fitting_input_scale=30.0)
+SE_ATTEN_CASES = {
+    "concat_default": ("se_atten", {}),
+    "concat_davg_exclude_no_dotr": ("se_atten", {"set_davg_zero": False, "attn_dotr": False},
+                                    {"exclude_types": [[0, 1]]}),
+    "concat_smooth_one_side_temperature": ("se_atten", {"smooth_type_embedding": True, "set_davg_zero": False,
+                                                        "normalize": False, "temperature": 0.6},
+                                           {"type_one_side": True}),
+    "concat_no_attention_no_output_tebd": ("se_atten", {"attn_layer": 0, "concat_output_tebd": False}),
+    "strip_two_side": ("se_atten", {"tebd_input_mode": "strip", "set_davg_zero": False}),
+    "strip_smooth_one_side_exclude": ("se_atten", {"tebd_input_mode": "strip", "smooth_type_embedding": True},
+                                      {"type_one_side": True, "exclude_types": [[1, 1]]}),
+    "se_atten_v2": ("se_atten_v2", {}),
+    "se_atten_v2_exclude": ("se_atten_v2", {}, {"exclude_types": [[0, 0]]}),
+}
+
+
+@pytest.mark.parametrize("case", SE_ATTEN_CASES.values(), ids=SE_ATTEN_CASES.keys())
+def test_water_se_atten(water, case):
+    """se_atten / se_atten_v2 whole models (one fitting net for all types, type embedding appended to its
+    input unless concat_output_tebd is false) from the same dict: energy, atomic energies, forces, virial."""
+    descriptor, options, *model_options = case
+    model = make_model(descriptor, **{**SE_ATTEN, **(model_options[0] if model_options else {})},
+                       descriptor_options=dict(tebd_dim=4, attn=8, **options), seed=131)
+    data = model.serialize()
+    assert data["descriptor"]["type"] in ("dpa1", "se_atten_v2") and data["fitting"]["mixed_types"]
+    assert len(data["fitting"]["nets"]["networks"]) == 1
+    coord, atype, box = water
+    assert_parity(model, coord[:1], atype, box[:1])
+
+
+def test_nopbc_three_types_se_atten():
+    """Three types whose neighbors mix in one block; padding and truncation in the same frame."""
+    coord, atype, type_map = load_nopbc("C3H3O4", 2)
+    model = make_model("se_atten", **{**SE_ATTEN, "sel": (7,)}, ntypes=3, type_map=type_map,
+                       descriptor_options=dict(tebd_dim=4, attn=8, set_davg_zero=False), seed=133)
+    assert_parity(model, coord, atype, None)
+
+
+@pytest.mark.parametrize("descriptor", [
+    {"type": "dpa1", "tebd_input_mode": "strip", "smooth_type_embedding": True},
+    {"type": "se_atten", "attn_layer": 1, "set_davg_zero": False},
+    {"type": "se_atten_v2", "type_one_side": True},
+], ids=["dpa1_strip", "se_atten_concat", "se_atten_v2"])
+def test_dpmodel_native_se_atten(water, descriptor):
+    """Models constructed by deepmd.dpmodel itself (its defaults, its mixed-type fitting) load into deeppot and agree."""
+    from deepmd.dpmodel.model.model import get_model
+
+    config = {
+        "type_map": ["O", "H"],
+        "descriptor": {**descriptor, "rcut": 6.0, "rcut_smth": 0.5, "sel": 60, "neuron": [4, 8], "axis_neuron": 4,
+                       "tebd_dim": 4, "attn": 8, "seed": 1},
+        "fitting_net": {"neuron": [16, 16], "seed": 2},
+    }
+    data = get_model(config).serialize()
+    assert data["fitting"]["mixed_types"]
+    rng = np.random.default_rng(7)
+    desc_vars = data["descriptor"]["@variables"]
+    if not data["descriptor"]["set_davg_zero"]:
+        desc_vars["davg"][..., 0] = rng.uniform(0.05, 0.3, size=(2, 1))
+    desc_vars["dstd"][..., 0] = rng.uniform(0.1, 0.5, size=(2, 1))
+    desc_vars["dstd"][..., 1:] = rng.uniform(0.05, 0.3, size=(2, 1, 1))
+    data["@variables"]["out_bias"][...] = rng.uniform(-3, 3, size=data["@variables"]["out_bias"].shape)
+    data["fitting"]["nets"]["networks"][0]["layers"][0]["@variables"]["w"] *= 30.0
+    model = EnergyModel.deserialize(data)
+    coord, atype, box = water
+    assert_parity(model, coord[:1], atype, box[:1], reference=reference_model(data))

@@ -566,7 +566,7 @@ ERROR_CASES = [
         "input.json: model/descriptor/type: unknown descriptor type 'se_e2_aa'; did you mean 'se_e2_a'? "
         "supported: 'se_e2_a' (alias 'se_a'), 'se_e2_r' (alias 'se_r')",
     ),
-    ("model/descriptor/type", "se_atten", "model/descriptor/type: descriptor type 'se_atten' is not supported by deeppot"),
+    ("model/descriptor/type", "dpa2", "model/descriptor/type: descriptor type 'dpa2' is not supported by deeppot"),
     ("model/type_map", ["O", "O"], "input.json: model/type_map: lists 'O' twice; each type name must be unique"),
     ("model/type_map", [], "input.json: model/type_map: is empty"),
     ("model/fitting_net/trainable", [True, False], "input.json: model/fitting_net/trainable: has 2 entries but the network has 3"),

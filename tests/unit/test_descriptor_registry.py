@@ -7,7 +7,16 @@ import pytest
 
 from deeppot.config import DESCRIPTORS as DESCRIPTOR_CONFIGS
 from deeppot.config import validate_input
-from deeppot.descriptor import DESCRIPTORS, Descriptor, DescriptorSeA, DescriptorSeR, DescriptorSeT, descriptor_class
+from deeppot.descriptor import (
+    DESCRIPTORS,
+    Descriptor,
+    DescriptorSeA,
+    DescriptorSeAtten,
+    DescriptorSeAttenV2,
+    DescriptorSeR,
+    DescriptorSeT,
+    descriptor_class,
+)
 from deeppot.errors import ConfigError, ModelFileError
 from deeppot.export.compress import compress_model
 from deeppot.model.build import build_model
@@ -26,7 +35,8 @@ def test_every_configurable_descriptor_is_implemented():
 @pytest.mark.parametrize(
     "name, cls",
     [("se_e2_a", DescriptorSeA), ("se_a", DescriptorSeA), ("se_e2_r", DescriptorSeR), ("se_r", DescriptorSeR),
-     ("se_e3", DescriptorSeT), ("se_at", DescriptorSeT), ("se_a_3be", DescriptorSeT), ("se_t", DescriptorSeT)],
+     ("se_e3", DescriptorSeT), ("se_at", DescriptorSeT), ("se_a_3be", DescriptorSeT), ("se_t", DescriptorSeT),
+     ("se_atten", DescriptorSeAtten), ("dpa1", DescriptorSeAtten), ("se_atten_v2", DescriptorSeAttenV2)],
 )
 def test_names_and_aliases(name, cls):
     assert descriptor_class(name) is cls
@@ -35,8 +45,8 @@ def test_names_and_aliases(name, cls):
 def test_typo_gets_did_you_mean():
     with pytest.raises(ValueError, match="unknown descriptor type 'se_e3x'; did you mean 'se_e3'"):
         descriptor_class("se_e3x")
-    with pytest.raises(ValueError, match="descriptor type 'dpa1' is not supported by deeppot"):
-        descriptor_class("dpa1")
+    with pytest.raises(ValueError, match="descriptor type 'dpa2' is not supported by deeppot"):
+        descriptor_class("dpa2")
 
 
 def water_input(descriptor: dict) -> dict:

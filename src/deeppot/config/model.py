@@ -59,8 +59,9 @@ def _sel_factor(sel: str) -> float | None:
 
 Sel = Annotated[list[int] | str, BeforeValidator(_check_sel)]
 
-NeighborStat = Callable[[float], list[int]]
-"""rcut (Angstrom) -> the largest number of neighbors of each type within rcut around any atom of the data."""
+NeighborStat = Callable[..., list[int]]
+"""(rcut (Angstrom), mixed_types=False) -> the largest number of neighbors of each type within rcut around any atom
+of the data; with mixed_types=True, [the largest number of neighbors of any type]."""
 
 
 class DescriptorConfig(Section):
@@ -467,10 +468,12 @@ class HybridConfig(Section):
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
     classes={"se_e2_a": SeE2AConfig, "se_e2_r": SeE2RConfig, "se_e3": SeE3Config, "hybrid": HybridConfig,
-             "se_a_mask": SeAMaskConfig, "loc_frame": LocFrameConfig},
-    aliases={"se_a": "se_e2_a", "se_r": "se_e2_r", "se_at": "se_e3", "se_a_3be": "se_e3", "se_t": "se_e3"},
+             "se_a_mask": SeAMaskConfig, "loc_frame": LocFrameConfig, "se_atten": SeAttenConfig,
+             "se_atten_v2": SeAttenV2Config},
+    aliases={"se_a": "se_e2_a", "se_r": "se_e2_r", "se_at": "se_e3", "se_a_3be": "se_e3", "se_t": "se_e3",
+             "dpa1": "se_atten"},
     unsupported=(
-        "se_atten", "dpa1", "se_atten_v2", "se_e3_tebd",
+        "se_e3_tebd",
         "dpa2", "dpa3", "se_a_tpe", "se_a_ebd", "se_a_ebd_v2",
     ),
 )
@@ -479,12 +482,14 @@ HybridConfig.VARIANTS = {
     "list": TypeRegistry(
         what="descriptor",
         classes={name: cls for name, cls in DESCRIPTORS.classes.items()
-                 if cls not in (HybridConfig, SeAMaskConfig, LocFrameConfig)},
+                 if cls not in (HybridConfig, SeAMaskConfig, LocFrameConfig, SeAttenConfig, SeAttenV2Config)},
         aliases=DESCRIPTORS.aliases,
         unsupported=DESCRIPTORS.unsupported,
         refused={"hybrid": "a hybrid descriptor cannot hold another hybrid; list its members here directly",
                  "se_a_mask": "se_a_mask (no cut-off, aparam mask) cannot be a hybrid member; use it alone",
-                 "loc_frame": "loc_frame cannot be a hybrid member; use it alone"},
+                 "loc_frame": "loc_frame cannot be a hybrid member; use it alone",
+                 **{name: f"{name} (mixed-type neighbor slots) cannot be a hybrid member yet; use it alone"
+                    for name in ("se_atten", "se_atten_v2")}},
     )
 }
 
@@ -651,7 +656,10 @@ class ModelConfig(Section):
     """Model type; only "standard" is supported."""
     type_map: list[str]
     """Element name of each atom type; type index i in the data is ``type_map[i]``."""
-    descriptor: Annotated[MemberSections | HybridConfig | SeAMaskConfig | LocFrameConfig, Field(discriminator="type")]
+    descriptor: Annotated[
+        MemberSections | HybridConfig | SeAMaskConfig | LocFrameConfig | SeAttenConfig | SeAttenV2Config,
+        Field(discriminator="type"),
+    ]
     """The descriptor of the local atomic environment."""
     type_embedding: TypeEmbeddingConfig | None = None
     """Type embedding shared by all elements (with descriptor se_e2_a); ``None``: per-type networks."""

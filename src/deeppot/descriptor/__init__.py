@@ -12,6 +12,7 @@ from deeppot.descriptor.base import Descriptor
 from deeppot.descriptor.hybrid import DescriptorHybrid
 from deeppot.descriptor.loc_frame import DescriptorLocFrame
 from deeppot.descriptor.se_a_mask import DescriptorSeAMask
+from deeppot.descriptor.se_atten import DescriptorSeAtten, DescriptorSeAttenV2
 from deeppot.descriptor.se_e2_a import DescriptorSeA
 from deeppot.descriptor.se_e2_r import DescriptorSeR
 from deeppot.descriptor.se_e3 import DescriptorSeT
@@ -19,7 +20,8 @@ from deeppot.descriptor.se_e3 import DescriptorSeT
 DESCRIPTORS = TypeRegistry(
     what="descriptor",
     classes={cls.type_name: cls for cls in (DescriptorSeA, DescriptorSeR, DescriptorSeT, DescriptorHybrid,
-                                            DescriptorSeAMask, DescriptorLocFrame)},
+                                            DescriptorSeAMask, DescriptorLocFrame, DescriptorSeAtten,
+                                            DescriptorSeAttenV2)},
     aliases=DESCRIPTOR_CONFIGS.aliases,
     unsupported=DESCRIPTOR_CONFIGS.unsupported,
 )
@@ -36,5 +38,5 @@ def deserialize_descriptor(data: dict) -> Descriptor:
     return descriptor_class(data.get("type")).deserialize(data)
 
 
-__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorHybrid", "DescriptorLocFrame", "DescriptorSeA", "DescriptorSeAMask", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
+__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorHybrid", "DescriptorLocFrame", "DescriptorSeA", "DescriptorSeAMask", "DescriptorSeAtten", "DescriptorSeAttenV2", "DescriptorSeR", "DescriptorSeT", "descriptor_class",
            "deserialize_descriptor"]

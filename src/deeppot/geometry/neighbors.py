@@ -4,11 +4,11 @@ Type-blocked (``mixed_types`` False): for each local atom i the row is ``[type-0
 type-1 block (sel[1]) | ...]``; each block holds neighbors of that type sorted by distance, padded with
 -1 at its end. As in DeePMD-kit, candidates within rcut are first sorted by distance and cut to
 ``sum(sel)``, then split by type and cut to ``sel[t]``. Mixed (``mixed_types`` True, ``sel == [nsel]``):
-the row is the nsel nearest neighbors of any type, nearest first, padded with -1 at its end (DeePMD-kit's
-``format_nlist`` without ``nlist_distinguish_types``). :func:`select_slots` is that rule, written once in torch: the Python
-entry point applies it to vesin's pairs here, the MD-engine entry point to the engine's list
-(``deeppot.model.nlist_format``). Periodic images are integer cell shifts, so a slot is ``(j, shift)``
-with neighbor position ``r_j + shift @ box``.
+the row is the nsel nearest neighbors of any type, nearest first, padded with -1 at its end
+(DeePMD-kit's ``format_nlist`` without ``nlist_distinguish_types``). :func:`select_slots` is that rule,
+written once in torch: the Python entry point applies it to vesin's pairs here, the MD-engine entry point
+to the engine's list (``deeppot.model.nlist_format``). Periodic images are integer cell shifts, so a slot
+is ``(j, shift)`` with neighbor position ``r_j + shift @ box``.
 """
 
 from dataclasses import dataclass
@@ -170,10 +170,17 @@ def build_neighbor_list(
     return NeighborList(index=index, shift=shifts)
 
 
-def max_neighbor_counts(coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, ntypes: int):
-    """Largest number of type-t neighbors of any atom within rcut, and the smallest pair distance."""
+def max_neighbor_counts(coord: np.ndarray, box: Optional[np.ndarray], atype: np.ndarray, rcut: float, ntypes: int,
+                        mixed_types: bool = False):
+    """Largest number of type-t neighbors of any atom within rcut (with ``mixed_types``: [the largest number of
+    neighbors of any type], DeePMD-kit's mixed-type statistics), and the smallest pair distance. Virtual atoms
+    (type -1) are left out."""
     i, j, _, dist = pair_list(coord, box, rcut)
+    real = (atype[i] >= 0) & (atype[j] >= 0)
+    i, j, dist = i[real], j[real], dist[real]
     counts = np.zeros((coord.shape[0], ntypes), dtype=np.int64)
     np.add.at(counts, (i, atype[j]), 1)
+    if mixed_types:
+        counts = counts.sum(axis=1, keepdims=True)
     min_dist = float(dist.min()) if dist.size else np.inf
-    return counts.max(axis=0) if coord.shape[0] else np.zeros(ntypes, dtype=np.int64), min_dist
+    return counts.max(axis=0) if coord.shape[0] else np.zeros(counts.shape[1], dtype=np.int64), min_dist

@@ -14,7 +14,7 @@ Serialization follows DeePMD-kit's dicts (``NeighborGatedAttention`` / layer / `
 ``LayerNorm``).
 """
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -86,34 +86,24 @@ class GatedAttention(nn.Module):
         self.normalize = bool(normalize)
         self.temperature = temperature
         self.smooth = bool(smooth)
-        self.shift = ATTENTION_SHIFT
         self.scaling = float((hidden_dim * scaling_factor) ** -0.5 if temperature is None else temperature)
         self.in_proj = DenseLayer(embed_dim, 3 * hidden_dim, "none", False, False, dtype, generator, trainable)
         self.out_proj = DenseLayer(hidden_dim, embed_dim, "none", False, False, dtype, generator, trainable)
 
     def forward(
-        self, g: torch.Tensor, mask: torch.Tensor, direction: torch.Tensor, sw: torch.Tensor
+        self, g: torch.Tensor, logit_gate: Optional[torch.Tensor], logit_bias: torch.Tensor, post: torch.Tensor
     ) -> torch.Tensor:
-        """g: n x nnei x embed_dim; mask: n x nnei (real slots); direction: n x nnei x 3 unit vectors (0 for
-        padding); sw: n x nnei switch (0 for padding). Returns n x nnei x embed_dim."""
+        """g: n x nnei x embed_dim; the masks of :meth:`NeighborAttention.weight_masks`: logits are
+        ``s q k^T * logit_gate + logit_bias``, weights ``softmax(logits) * post``. Returns n x nnei x embed_dim."""
         q, k, v = self.in_proj(g).split(self.hidden_dim, dim=-1)  # n x nnei x hidden each
-        if self.normalize:
-            q = torch.nn.functional.normalize(q, dim=-1)
-            k = torch.nn.functional.normalize(k, dim=-1)
-            v = torch.nn.functional.normalize(v, dim=-1)
+        if self.normalize:  # x / max(|x|, 1e-12), as a product (cheaper to differentiate twice than a quotient)
+            q = q * torch.rsqrt((q * q).sum(dim=-1, keepdim=True).clamp(min=1e-24))
+            k = k * torch.rsqrt((k * k).sum(dim=-1, keepdim=True).clamp(min=1e-24))
+            v = v * torch.rsqrt((v * v).sum(dim=-1, keepdim=True).clamp(min=1e-24))
         logits = torch.matmul(q * self.scaling, k.transpose(1, 2))  # n x nnei (query) x nnei (key)
-        gate = sw.unsqueeze(-1) * sw.unsqueeze(-2)  # n x nnei x nnei
-        if self.smooth:
-            logits = (logits + self.shift) * gate - self.shift
-        else:
-            logits = logits.masked_fill(~mask.unsqueeze(-2), float("-inf"))
-            # a padded query row may have no real key: give it finite logits (its weights are zeroed below)
-            logits = logits.masked_fill(~mask.unsqueeze(-1), 0.0)
-        weights = torch.softmax(logits, dim=-1).masked_fill(~mask.unsqueeze(-1), 0.0)
-        if self.smooth:
-            weights = weights * gate
-        if self.dotr:
-            weights = weights * torch.matmul(direction, direction.transpose(1, 2))
+        if logit_gate is not None:
+            logits = logits * logit_gate
+        weights = torch.softmax(logits + logit_bias, dim=-1) * post
         return self.out_proj(torch.matmul(weights, v))
 
     @torch.jit.unused
@@ -176,6 +166,7 @@ class NeighborAttention(nn.Module):
         self.smooth = bool(smooth)
         self.trainable_ln = bool(trainable_ln)
         self.ln_eps = float(ln_eps)
+        self.shift = ATTENTION_SHIFT
         self.dtype = dtype
         self.attention = nn.ModuleList(
             GatedAttention(embed_dim, hidden_dim, dotr, scaling_factor, normalize, temperature, smooth, dtype,
@@ -185,10 +176,34 @@ class NeighborAttention(nn.Module):
         self.norms = nn.ModuleList(LayerNorm(embed_dim, ln_eps, dtype, trainable_ln) for _ in range(self.layer_num))
 
     def forward(self, g: torch.Tensor, mask: torch.Tensor, direction: torch.Tensor, sw: torch.Tensor) -> torch.Tensor:
-        """g: n x nnei x embed_dim (see :meth:`GatedAttention.forward`); returns the same shape."""
+        """g: n x nnei x embed_dim; mask: n x nnei (real slots); direction: n x nnei x 3 unit vectors (0 for
+        padding); sw: n x nnei switch (0 for padding). Returns n x nnei x embed_dim."""
+        if self.layer_num == 0:
+            return g
+        logit_gate, logit_bias, post = self.weight_masks(mask, direction, sw)
         for attention, norm in zip(self.attention, self.norms):
-            g = norm(g + attention(g, mask, direction, sw))
+            g = norm(g + attention(g, logit_gate, logit_bias, post))
         return g
+
+    def weight_masks(
+        self, mask: torch.Tensor, direction: torch.Tensor, sw: torch.Tensor
+    ) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """What every layer applies to its n x nnei (query) x nnei (key) logits L and weights, computed once:
+        smooth: ``L w_j w_k + 20 (w_j w_k - 1)`` (= DeePMD-kit's ``(L + 20) w_j w_k - 20``) and weights times
+        ``w_j w_k``; otherwise -inf on padded keys and weights zero on padded query rows (whose logits stay
+        finite); with dotr, weights times ``r_j . r_k``. Returns (logit gate or None, logit bias, weight factor)."""
+        real = mask.unsqueeze(-1)  # n x nnei x 1, query rows
+        logit_gate: Optional[torch.Tensor] = None
+        if self.smooth:
+            gate = sw.unsqueeze(-1) * sw.unsqueeze(-2)  # zero on padded rows and columns
+            logit_gate, logit_bias, post = gate, self.shift * (gate - 1.0), gate
+        else:
+            open_key = mask.unsqueeze(-2) | ~real
+            logit_bias = torch.zeros_like(open_key, dtype=sw.dtype).masked_fill(~open_key, float("-inf"))
+            post = real.to(sw.dtype)
+        if self.dotr:
+            post = post * torch.matmul(direction, direction.transpose(1, 2))
+        return logit_gate, logit_bias, post
 
     @torch.jit.unused
     def serialize(self, nnei: int) -> dict:
@@ -221,6 +236,9 @@ class NeighborAttention(nn.Module):
         layers = data["attention_layers"]
         if len(layers) != stack.layer_num:
             raise ValueError(f"attention: layer_num is {stack.layer_num} but {len(layers)} layers are stored")
+        for layer in layers:
+            if layer["attention_layer"]["dotr"] != stack.dotr or layer["attention_layer"].get("smooth", True) != smooth:
+                raise ValueError("attention layers with different dotr or smooth settings are not supported")
         stack.attention = nn.ModuleList(GatedAttention.deserialize(layer["attention_layer"], dtype) for layer in layers)
         stack.norms = nn.ModuleList(LayerNorm.deserialize(layer["attn_layer_norm"], dtype) for layer in layers)
         return stack

@@ -12,19 +12,21 @@ log = logging.getLogger("deeppot")
 
 class NeighborStatistics:
     """``stat(rcut)``: the largest number of neighbors of each type within rcut (Angstrom) around any atom of
-    ``systems`` (:data:`deeppot.config.model.NeighborStat`); one search per distinct rcut, on first use."""
+    ``systems`` (:data:`deeppot.config.model.NeighborStat`); ``stat(rcut, mixed_types=True)``: [the largest number
+    of neighbors of any type] (mixed-type descriptors); one search per distinct (rcut, mixed_types), on first use."""
 
     def __init__(self, systems: Sequence, ntypes: int):
         self.systems = systems
         self.ntypes = ntypes
-        self.searched: Dict[float, Tuple[List[int], float]] = {}  # rcut -> (max neighbors per type, min distance)
+        # (rcut, mixed_types) -> (max neighbors per type or of any type, min distance)
+        self.searched: Dict[Tuple[float, bool], Tuple[List[int], float]] = {}
 
-    def __call__(self, rcut: float) -> List[int]:
-        rcut = float(rcut)
-        if rcut not in self.searched:
-            max_nbor, min_dist = neighbor_stat(self.systems, rcut, self.ntypes)
-            self.searched[rcut] = ([int(n) for n in max_nbor], float(min_dist))
-        return list(self.searched[rcut][0])
+    def __call__(self, rcut: float, mixed_types: bool = False) -> List[int]:
+        key = (float(rcut), bool(mixed_types))
+        if key not in self.searched:
+            max_nbor, min_dist = neighbor_stat(self.systems, key[0], self.ntypes, key[1])
+            self.searched[key] = ([int(n) for n in max_nbor], float(min_dist))
+        return list(self.searched[key][0])
 
     @property
     def min_nbor_dist(self) -> float:
