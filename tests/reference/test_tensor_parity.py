@@ -92,3 +92,14 @@ def test_serialization_round_trip(water, fitting):
     first, second = tensor_outputs(model, *water), tensor_outputs(again, *water)
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
+
+
+@pytest.mark.parametrize("fitting", ["dipole", "polar"])
+def test_se_atten_mixed_types(water, fitting):
+    """se_atten's rotation matrix (mixed-type slots, one shared fitting net); attn_layer 0 as the attention layers
+    are checked at descriptor level in test_se_atten_parity.py."""
+    model = make_model(descriptor="se_atten", rcut=6.0, rcut_smth=0.5, sel=(120,), neuron=(8, 16, 32), axis_neuron=4,
+                       fitting_neuron=(16, 16), fitting=fitting, atom_exclude_types=[1], seed=213,
+                       descriptor_options=dict(attn=16, attn_layer=0, tebd_dim=4))
+    assert model.fitting.mixed_types and len(model.fitting.nets) == 1
+    assert_tensor_parity(model, *water)

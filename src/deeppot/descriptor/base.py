@@ -14,6 +14,8 @@ The model, statistics, freeze, test and the physics checks use only what is defi
   (mixed types, a type embedding), so that one fitting net serves every type;
 - ``forward(rij, nei_mask, center_type, nei_type)`` -> nf x nloc x dim_out; nei_type (nf x nloc x nnei int64)
   is the type of each slot's neighbor, -1 where nei_mask is False;
+- ``forward_with_rotation(...)`` (same inputs) -> (descriptor, rotation matrix nf x nloc x M1 x 3) and ``dim_emb``
+  (M1), for descriptors with ``has_rotation_matrix``: what dipole and polar fittings rotate their output with;
 - ``compute_input_stats(samples, protection)``: set davg/dstd from (rij, nei_mask, center_type, nei_type)
   samples (spec 3.4); the environment rows have ``env_width`` columns (4: [s, sx/r, sy/r, sz/r]; 1: [s]);
 - ``serialize()`` / ``deserialize(data)``: DeePMD-kit's descriptor dict (spec section 5);
@@ -46,6 +48,7 @@ class Descriptor(nn.Module):
     has_rotation_matrix = False
     mixed_types = False  # True: one block of sel[0] slots, neighbors of any type (see the module docstring)
     periodic = True  # False: every frame is an isolated cluster (se_a_mask, no cut-off); the model refuses a cell
+    __jit_unused_properties__ = ["dim_emb"]  # Python-side only (model building); TorchScript must not compile it
 
     def __init__(
         self,
@@ -100,6 +103,20 @@ class Descriptor(nn.Module):
     @property
     def dim_out(self) -> int:
         raise NotImplementedError
+
+    @property
+    def dim_emb(self) -> int:
+        """M1, the number of rows of the rotation matrix (descriptors with ``has_rotation_matrix``). AttributeError
+        otherwise (TorchScript's module scan reads every property and tolerates only that)."""
+        raise AttributeError(f"descriptor {self.type_name} has no rotation matrix (tensor fittings need one)")
+
+    def forward_with_rotation(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, center_type: torch.Tensor, nei_type: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The descriptor (nf x nloc x dim_out) and the rotation matrix (nf x nloc x M1 x 3) DeePMD-kit's dipole
+        and polar fittings rotate their output with; inputs as :meth:`forward`. Only descriptors with
+        ``has_rotation_matrix`` implement it."""
+        raise NotImplementedError("descriptor " + self.type_name + " has no rotation matrix (tensor fittings need one)")
 
     # ------------------------------------------------------------ environment
     def _excluded_pairs(self) -> torch.Tensor:
