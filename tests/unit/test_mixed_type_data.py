@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from deeppot import keys
+from deeppot.commands.neighbor_stat import load_systems
 from deeppot.data import DeepmdSystem, iter_frames
 from deeppot.data.batching import make_batch
 from deeppot.errors import DataError
+from deeppot.geometry.neighbor_stat import neighbor_stat
 from deeppot.model.statistics import compute_output_bias
 
 NOPBC_CHO = Path(__file__).resolve().parents[2].parent / "shared/data/nopbc_cho"
@@ -139,3 +141,21 @@ def test_output_bias_from_per_frame_compositions(mixed_root):
                             out_std=torch.ones(1, 3, 1, dtype=torch.float64))
     compute_output_bias(model, batches)
     np.testing.assert_allclose(model.out_bias.numpy().reshape(-1), bias, rtol=1e-9)
+
+
+def test_neighbor_stat_equals_the_standard_systems(mixed_root):
+    """Virtual atoms are nobody's neighbors: the statistics of the mixed folders are those of the originals."""
+    standard, names = load_systems(str(NOPBC_CHO), None)
+    standard = [first_frames(s, FRAMES) for s in standard]
+    mixed, mixed_names = load_systems(str(mixed_root), None)
+    assert mixed_names == names and all(s.mixed_type for s in mixed)
+    for mixed_types in (False, True):
+        expected = neighbor_stat(standard, 3.0, len(names), mixed_types)
+        max_nbor, min_dist = neighbor_stat(mixed, 3.0, len(names), mixed_types)
+        np.testing.assert_array_equal(max_nbor, expected[0])
+        assert min_dist == pytest.approx(expected[1], abs=1e-12)
+
+
+def first_frames(system: DeepmdSystem, nframes: int) -> SimpleNamespace:
+    """The first frames of a standard system, as neighbor_stat reads them."""
+    return SimpleNamespace(coord=system.coord[:nframes], box=None, atype=system.atype)

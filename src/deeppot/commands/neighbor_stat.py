@@ -46,7 +46,7 @@ def load_systems(system: str, type_map: Optional[List[str]]) -> Tuple[List[Deepm
     for s in systems:
         names.extend(n for n in s.type_names if n not in names)
     remapped = [
-        dataclasses.replace(s, atype=np.array([names.index(n) for n in s.type_names], dtype=np.int64)[s.atype],
+        dataclasses.replace(s, atype=np.array([names.index(n) for n in s.type_names] + [-1], dtype=np.int64)[s.atype],
                             type_names=names)
         for s in systems
     ]
