@@ -17,6 +17,11 @@ padding) has the normalised row -davg/dstd (0 for an excluded pair) and, in its 
 the frame's first atom (DeePMD-kit gathers padding from extended atom 0), here ``center_type[:, 0]``. Such
 slots contribute ``G_pad^T R_pad``, which vanishes when davg = 0 (``set_davg_zero``, se_atten's default); in
 "strip" mode with ``smooth_type_embedding`` G_pad does not depend on that type at all.
+
+Where DeePMD-kit's documentation and its numpy implementation (the reference here) differ, the implementation is
+followed: ``temperature`` multiplies the attention logits (it is not a divisor); ``smooth_type_embedding``
+applies to every backend, not only TensorFlow; ``attn_mask`` true is refused (not implemented there either);
+``ln_eps`` null means 1e-5 (TensorFlow used 1e-3).
 """
 
 from typing import List, Optional, Tuple
