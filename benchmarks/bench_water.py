@@ -1,8 +1,8 @@
 """Speed and memory on the water models of examples/water, float64: the seed's se_e2_a ([25,50,100] x 16,
 fitting [240,240,240], examples/water/input.json) and each other descriptor's DeePMD-kit example
 (examples/water/<descriptor>/input.json: se_e2_r [5,10,20] with fitting [120,120,120]; se_e3 [2,4,8], rcut 5.8,
-sel "auto", fitting [240,240,240]; hybrid: se_e2_a 4 A [10,20,40] x 4 + se_e2_r 6 A [5,10,20], fitting
-[240,240,240]; se_e2_a_tebd: the seed's se_e2_a, type_one_side, with a [2,4,8] type embedding, one embedding
+sel "auto", fitting [240,240,240]; hybrid: se_e2_a 4 A [10,20,40] x 4 + se_e2_r 6 A [5,10,20] + se_atten 6 A
+[5,10,20] without attention on the 138 nearest, one fitting [240,240,240]; se_e2_a_tebd: the seed's se_e2_a, type_one_side, with a [2,4,8] type embedding, one embedding
 and one fitting net; loc_frame: sel_a [16,32], sel_r [30,60], rcut 6, no embedding net, fitting [240,120,60,30,10];
 se_atten / se_atten_v2: sel 120 (any type), [25,50,100] x 16, tebd 8, attn 128 x 2 layers, fitting [240,240,240]).
 

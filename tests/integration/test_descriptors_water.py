@@ -26,7 +26,8 @@ ATTENTION_SHRUNK = {"neuron": [4, 8, 16], "axis_neuron": 4, "attn": 16, "attn_la
 SHRUNK = {
     "water/se_e2_r": ({"neuron": [4, 8, 16]}, 200, 0.05),
     "water/se_e3": ({"neuron": [2, 4, 8], "rcut": 4.0}, 40, 0.005),
-    "water/hybrid": ([{"neuron": [4, 8]}, {"neuron": [4, 8], "sel": "auto"}], 100, 0.01),
+    "water/hybrid": ([{"neuron": [4, 8]}, {"neuron": [4, 8], "sel": "auto"},
+                      {"neuron": [4, 8], "tebd_dim": 4, "sel": 40}], 100, 0.01),
     "water/se_e2_a_tebd": ({"neuron": [4, 8, 16], "axis_neuron": 4, "sel": "auto", "type_one_side": False}, 100, 0.01),
     "water/loc_frame": ({"rcut": 4.0, "sel_a": [6, 12], "sel_r": [10, 20]}, 40, 0.01),  # no nets: fitting only
     "water/se_atten": ({**ATTENTION_SHRUNK, "smooth_type_embedding": True}, 60, 0.01),

@@ -33,6 +33,11 @@ MODEL_VARIANTS = {
     # se_e2_a with a model-level type embedding: one embedding net and one fitting net for every type
     "type_embedding": {"type_embedding": (2, 4), "exclude_types": [[0, 1]], "seed": 31},
     "type_embedding_two_side": {"type_embedding": (4,), "type_one_side": False, "resnet_dt": True, "seed": 37},
+    # hybrid with a mixed-type member: one mixed list of the 24 nearest; se_e2_a reads it made type-blocked
+    "hybrid_mixed": {"descriptor": [{"descriptor": "se_atten", "sel": (24,), "tebd_dim": 4, "attn": 8,
+                                     "smooth_type_embedding": True, "type_one_side": False},
+                                    {"descriptor": "se_e2_a", "rcut": 3.0, "sel": (8, 12)}],
+                     "fitting_input_scale": 10.0, "seed": 59},
     # se_atten (DPA-1) on mixed-type slots, with smooth_type_embedding (DeePMD-kit's se_atten is smooth at rcut
     # only with it; without, the attention softmax jumps when a neighbor enters). davg = 0 (se_atten's
     # set_davg_zero) keeps padded slots out of the sums, as DeePMD-kit's permutation invariance needs in "concat"

@@ -351,8 +351,11 @@ jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:Depr
         {"descriptor": "se_e2_r", "exclude_types": [[0, 1]]},
         {"descriptor": "se_e3", "neuron": (2, 4, 8), "exclude_types": [[0, 1]]},
         {"descriptor": [{"descriptor": "se_e2_r", "rcut": 3.0, "sel": (12, 12)}, {"descriptor": "se_e2_a"}]},
+        {"type_embedding": (4,), "type_one_side": False, "exclude_types": [[0, 1]]},
+        {"descriptor": [{"descriptor": "se_atten", "sel": (24,), "tebd_dim": 4, "attn": 8},
+                        {"descriptor": "se_e2_a", "rcut": 3.0, "sel": (8, 12)}]},
     ],
-    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3", "hybrid"],
+    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3", "hybrid", "type_embedding", "hybrid_mixed"],
 )
 def test_torchscript_forward_lower(kwargs, periodic_system):
     model = make_model(rcut=4.0, seed=81, **kwargs)

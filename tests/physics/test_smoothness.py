@@ -40,7 +40,7 @@ def crossing(models):
 
 @pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid",
                                   "type_embedding_two_side", "loc_frame", "se_atten",
-                                  "se_atten_v2"])
+                                  "se_atten_v2", "hybrid_mixed"])
 @pytest.mark.parametrize("probe_type", [0, 1])
 def test_no_contribution_beyond_rcut(models, crossing, name, probe_type):
     frame, cluster, ctype, _ = crossing
@@ -58,7 +58,7 @@ def test_no_contribution_beyond_rcut(models, crossing, name, probe_type):
 
 
 @pytest.mark.parametrize("name", ["one_side", "two_side_resnet_dt", "gelu", "se_e2_r", "se_e3", "hybrid",
-                                  "type_embedding_two_side", "se_atten", "se_atten_v2"])
+                                  "type_embedding_two_side", "se_atten", "se_atten_v2", "hybrid_mixed"])
 def test_energy_and_force_vanish_continuously_at_rcut(models, crossing, name):
     """With w ~ (1-u)^3 near rcut: E(rc - s) - E(rc) ~ s^3 and F ~ s^2."""
     frame, _, _, direction = crossing

@@ -271,6 +271,22 @@ def test_hybrid_from_input_json(water):
     assert_parity(model, coord[:1], atype, box[:1])
 
 
+def test_water_hybrid_mixed_types(water):
+    """hybrid with a mixed-type member (se_atten, 40 nearest within 5 A) and type-blocked ones (se_e2_a at 6 A with
+    sel (10, 20), se_e2_r at 3 A): one mixed list of the 40 nearest; the type-blocked members read it made
+    type-blocked, per type the nearest of that type among those 40 (DeePMD-kit's nlist_distinguish_types)."""
+    members = [
+        {"descriptor": "se_atten", "rcut": 5.0, "sel": (40,), "tebd_dim": 4, "attn": 8, "type_one_side": False},
+        {"descriptor": "se_e2_a", "rcut": 6.0, "sel": (10, 20)},
+        {"descriptor": "se_e2_r", "rcut": 3.0, "sel": (6, 12), "exclude_types": [[0, 1]]},
+    ]
+    model = make_model(members, rcut_smth=0.5, fitting_neuron=(16, 16), fitting_input_scale=10.0, seed=141)
+    assert model.sel == [40] and model.descriptor.mixed_types and model.descriptor.blocked_sel == [10, 20]
+    assert model.fitting.mixed_types  # the se_atten rows carry the center's type: one fitting net
+    coord, atype, box = water
+    assert_parity(model, coord[:1], atype, box[:1])
+
+
 # ------------------------------------------------------------------------------------- se_atten (DPA-1)
 # sel 60 < the ~130 neighbors of a water atom within 6 A: the nearest-60 truncation of the mixed list is compared
 # too. The fitting input is amplified (see SE_R) for forces well above the degenerate-comparison floor.
@@ -287,6 +303,7 @@ SE_ATTEN_CASES = {
     "strip_two_side": ("se_atten", {"tebd_input_mode": "strip", "set_davg_zero": False}),
     "strip_smooth_one_side_exclude": ("se_atten", {"tebd_input_mode": "strip", "smooth_type_embedding": True},
                                       {"type_one_side": True, "exclude_types": [[1, 1]]}),
+    "se_atten_v2": ("se_atten_v2", {}),
     "se_atten_v2_exclude": ("se_atten_v2", {}, {"exclude_types": [[0, 0]]}),
 }
 

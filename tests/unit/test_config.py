@@ -441,6 +441,18 @@ def test_resolve_sel_from_a_checkpoint_of_another_descriptor_searches() -> None:
     assert [m.sel for m in resolved.descriptor.list] == [[4, 4], [4, 4]]
 
 
+def test_hybrid_with_a_mixed_type_member_resolves_it_from_the_mixed_count() -> None:
+    raw = hybrid_water()
+    raw["model"]["descriptor"]["list"].append({"type": "dpa1", "sel": "auto", "rcut": 5.0, "attn_layer": 0})
+    model = validate_input(raw).model
+    assert model.descriptor.list[2].type == "se_atten"
+
+    def stat(rcut: float, mixed_types: bool = False) -> list[int]:
+        return [100] if mixed_types else [10, 20]
+
+    assert [m.sel for m in model.resolve_sel(stat).descriptor.list] == [[12, 24], [16, 32], [112]]
+
+
 def test_restart_differences_name_the_hybrid_member() -> None:
     from deeppot.train.trainer import model_section_differences
 
@@ -463,6 +475,7 @@ HYBRID_ERRORS = [
     ("list/1", {"type": "hybrid", "list": []},
      "input.json: model/descriptor/list/1/type: a hybrid descriptor cannot hold another hybrid; list its members"),
     ("list", [], "input.json: model/descriptor/list: is empty; list at least one descriptor"),
+    ("list/1/type", "loc_frame", "input.json: model/descriptor/list/1/type: loc_frame cannot be a hybrid member"),
     ("rcut", 6.0, "input.json: model/descriptor/rcut: unknown key; remove it"),
 ]
 

@@ -425,8 +425,8 @@ class SeAttenV2Config(AttentionConfig):
     """Set the mean of the environment-matrix statistics to zero."""
 
 
-MemberSections = SeE2AConfig | SeE2RConfig | SeE3Config
-"""The descriptor sections that can stand alone or be a member of a hybrid."""
+MemberSections = SeE2AConfig | SeE2RConfig | SeE3Config | SeAttenConfig | SeAttenV2Config
+"""The descriptor sections that can stand alone or be a member of a hybrid (type-blocked and mixed-type ones)."""
 
 
 def _check_members(value: Any) -> Any:
@@ -481,15 +481,13 @@ DESCRIPTORS = TypeRegistry(
 HybridConfig.VARIANTS = {
     "list": TypeRegistry(
         what="descriptor",
-        classes={name: cls for name, cls in DESCRIPTORS.classes.items()
-                 if cls not in (HybridConfig, SeAMaskConfig, LocFrameConfig, SeAttenConfig, SeAttenV2Config)},
+        classes={name: cls for name, cls in DESCRIPTORS.classes.items() if cls not in (HybridConfig, SeAMaskConfig,
+                                                                                      LocFrameConfig)},
         aliases=DESCRIPTORS.aliases,
         unsupported=DESCRIPTORS.unsupported,
         refused={"hybrid": "a hybrid descriptor cannot hold another hybrid; list its members here directly",
                  "se_a_mask": "se_a_mask (no cut-off, aparam mask) cannot be a hybrid member; use it alone",
-                 "loc_frame": "loc_frame cannot be a hybrid member; use it alone",
-                 **{name: f"{name} (mixed-type neighbor slots) cannot be a hybrid member yet; use it alone"
-                    for name in ("se_atten", "se_atten_v2")}},
+                 "loc_frame": "loc_frame cannot be a hybrid member; use it alone"},
     )
 }
 
@@ -657,8 +655,7 @@ class ModelConfig(Section):
     type_map: list[str]
     """Element name of each atom type; type index i in the data is ``type_map[i]``."""
     descriptor: Annotated[
-        MemberSections | HybridConfig | SeAMaskConfig | LocFrameConfig | SeAttenConfig | SeAttenV2Config,
-        Field(discriminator="type"),
+        MemberSections | HybridConfig | SeAMaskConfig | LocFrameConfig, Field(discriminator="type"),
     ]
     """The descriptor of the local atomic environment."""
     type_embedding: TypeEmbeddingConfig | None = None

@@ -1,9 +1,14 @@
-"""``hybrid``: a list of type-blocked descriptors, each with its own rcut and sel, outputs concatenated in list
-order (DeePMD-kit's ``DescrptHybrid``).
+"""``hybrid``: a list of descriptors, each with its own rcut and sel, outputs concatenated in list order
+(DeePMD-kit's ``DescrptHybrid``).
 
-One neighbor search serves all members: the hybrid's rcut is the largest member rcut and its sel the per-type
-largest member sel. Member m sees, of each type block t, the first ``sel_m[t]`` slots (nearest first); real
-neighbors there beyond the member's rcut stay in its list and get switch weight 0, exactly as in DeePMD-kit.
+One neighbor search serves all members: the hybrid's rcut is the largest member rcut. With type-blocked
+members only, its sel is the per-type largest member sel, and member m sees, of each type block t, the first
+``sel_m[t]`` slots (nearest first). With a mixed-type member (se_atten), the hybrid is mixed-type: its one block
+holds the nsel nearest neighbors of any type, nsel the largest member nsel (sum of sel); a mixed-type member sees
+the first nsel_m slots, and the type-blocked members read a type-blocked list made from the mixed one, per type the
+first ``blocked_sel[t]`` neighbors of that type in distance order (``blocked_sel`` the per-type largest sel of the
+type-blocked members; DeePMD-kit's ``nlist_distinguish_types``). In both cases real neighbors beyond a member's
+rcut stay in its list and get switch weight 0, exactly as in DeePMD-kit.
 """
 
 from typing import Iterable, List, Optional, Tuple
@@ -26,15 +31,31 @@ class DescriptorHybrid(Descriptor):
         ntypes = members[0].ntypes
         if any(m.ntypes != ntypes for m in members):
             raise ValueError("hybrid descriptor: its members have different numbers of atom types")
-        sel = np.max([m.sel for m in members], axis=0).tolist()
+        self.mixed_types = any(m.mixed_types for m in members)  # read by the base class
+        blocked = [m for m in members if not m.mixed_types]
+        # the type-blocked members' list: the hybrid's own, or (mixed hybrid) one made from the mixed list
+        blocked_sel = np.max([m.sel for m in blocked], axis=0).tolist() if blocked else []
+        sel = [max(sum(m.sel) for m in members)] if self.mixed_types else blocked_sel
         super().__init__(ntypes, max(m.rcut for m in members), min(m.rcut_smth for m in members), sel, 0,
                          precision="float64", trainable=any(m.trainable for m in members))
+        self.from_blocked = [self.mixed_types and not m.mixed_types for m in members]  # member reads the made list
+        self.blocked_sel = blocked_sel if self.mixed_types else []
+        self.makes_blocked_list = len(self.blocked_sel) > 0
+        made_offsets = [int(x) for x in np.cumsum([0] + self.blocked_sel)[:-1]]
+        # per neighbor type, and a last entry for padding: its slots in the made list and where they start
+        self.register_buffer("blocked_room", torch.tensor(self.blocked_sel + [0], dtype=torch.long), persistent=False)
+        self.register_buffer("blocked_start", torch.tensor(made_offsets + [0], dtype=torch.long), persistent=False)
+        slot_types = [t for t, count in enumerate(self.blocked_sel) for _ in range(count)]
+        self.register_buffer("blocked_types", torch.tensor(slot_types, dtype=torch.long), persistent=False)
         self.members = nn.ModuleList(members)
         self.compressed = any(m.compressed for m in members)
         self.shared_fitting = any(m.shared_fitting for m in members)
         self.has_rotation_matrix = all(m.has_rotation_matrix for m in members)
-        # the slots of each member in the hybrid layout, concatenated: member m's are cut_sizes[m] from cut_starts[m]
-        cuts = [np.concatenate([np.arange(o, o + s) for o, s in zip(self.sel_offsets, m.sel)]) for m in members]
+        # each member's slots in the list it reads, concatenated: member m's are cut_sizes[m] from cut_starts[m]
+        cuts = [
+            np.concatenate([np.arange(o, o + s) for o, s in zip(made_offsets if made else self.sel_offsets, m.sel)])
+            for m, made in zip(members, self.from_blocked)
+        ]
         self.cut_sizes = [int(len(c)) for c in cuts]
         self.cut_starts = [int(x) for x in np.concatenate([[0], np.cumsum(self.cut_sizes)[:-1]])]
         self.register_buffer("cut_slots", torch.from_numpy(np.concatenate(cuts)).long(), persistent=False)
@@ -61,12 +82,35 @@ class DescriptorHybrid(Descriptor):
 
         Returns the members' descriptors concatenated: nf x nloc x dim_out.
         """
+        made = self._type_blocked(rij, nei_mask, nei_type) if self.makes_blocked_list else (rij, nei_mask, nei_type)
         outputs: List[torch.Tensor] = []
         for k, member in enumerate(self.members):
             slots = self._member_slots(k)
-            outputs.append(member(rij.index_select(2, slots), nei_mask.index_select(2, slots), center_type,
-                                  nei_type.index_select(2, slots)))
+            r, m, t = made if self.from_blocked[k] else (rij, nei_mask, nei_type)
+            outputs.append(member(r.index_select(2, slots), m.index_select(2, slots), center_type,
+                                  t.index_select(2, slots)))
         return torch.cat(outputs, dim=-1)
+
+    def _type_blocked(
+        self, rij: torch.Tensor, nei_mask: torch.Tensor, nei_type: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The type-blocked list (blocks of ``blocked_sel``) made from the mixed one: per type, its first
+        neighbors in the mixed (distance) order. Returns rij (nf x nloc x nblocked x 3), nei_mask and nei_type."""
+        nf, nloc, nnei = nei_mask.shape
+        nblocked = len(self.blocked_types)
+        kind = torch.where(nei_mask, nei_type, self.ntypes)  # padding: an extra kind with no room
+        one_hot = torch.nn.functional.one_hot(kind, self.ntypes + 1)  # nf x nloc x nnei x (ntypes + 1)
+        rank = (one_hot.cumsum(2) * one_hot).sum(-1) - 1  # place among the slots of its type, nearest first
+        keep = nei_mask & (rank < self.blocked_room[kind])
+        target = torch.where(keep, self.blocked_start[kind] + rank, nblocked)  # dropped ones go to a spare slot
+        source = torch.full((nf, nloc, nblocked + 1), nnei, dtype=torch.long, device=rij.device)
+        source = source.scatter(2, target, torch.arange(nnei, device=rij.device).expand(nf, nloc, nnei))
+        source = source[:, :, :nblocked]  # the mixed slot each made slot reads (nnei: padding)
+        padded = torch.cat([rij, torch.zeros_like(rij[:, :, :1])], dim=2)
+        made_rij = torch.gather(padded, 2, source.unsqueeze(-1).expand(nf, nloc, nblocked, 3))
+        made_mask = source < nnei
+        made_type = torch.where(made_mask, self.blocked_types, -1)
+        return made_rij, made_mask, made_type
 
     @torch.jit.unused
     def compute_input_stats(
@@ -74,11 +118,16 @@ class DescriptorHybrid(Descriptor):
     ) -> None:
         """Each member's statistics on its own slots of the shared samples."""
         samples = list(samples)
+        made = []  # the samples on the made type-blocked list (a mixed hybrid with type-blocked members)
+        if self.makes_blocked_list:
+            for rij, mask, ctype, ntype in samples:
+                made_rij, made_mask, made_type = self._type_blocked(rij, mask, ntype)
+                made.append((made_rij, made_mask, ctype, made_type))
         for k, member in enumerate(self.members):
             slots = self._member_slots(k)
             member.compute_input_stats(
                 ((rij.index_select(2, slots), mask.index_select(2, slots), ctype, ntype.index_select(2, slots))
-                 for rij, mask, ctype, ntype in samples),
+                 for rij, mask, ctype, ntype in (made if self.from_blocked[k] else samples)),
                 protection,
             )
 
