@@ -84,6 +84,10 @@ def test_run0_equals_deeppot_eval(tmp_path, lammps, request, kind, nprocs):
 
 # One case per descriptor besides se_e2_a (above): compressed where the descriptor can be. The hybrid's largest
 # cut-off is not its first member's, so a plugin that took the wrong rcut would miss neighbors.
+# se_atten smooth: without smooth_type_embedding its forces on water.lmp's pair 2.5e-5 A inside rcut move by 1e-6
+# eV/A when the coordinates move by 1e-13 A (the attention keeps a neighbor at rcut at full weight), so no two
+# evaluations of different round-off agree to 1e-10
+ATTENTION = {"tebd_dim": 4, "attn": 8, "attn_layer": 1}
 DESCRIPTOR_CASES = {
     "se_e2_r-compressed": ({"descriptor": "se_e2_r", "activation_function": "gelu", "fitting_input_scale": 300.0}, True),
     "se_e3-compressed": ({"descriptor": "se_e3", "neuron": (2, 4, 8)}, True),
@@ -92,6 +96,13 @@ DESCRIPTOR_CASES = {
         {"descriptor": "se_e2_a"},
         {"descriptor": "se_e2_r", "rcut": 3.5, "sel": (12, 24)},
     ]}, True),
+    # mixed-type slots (sel = [nsel]): the plugin hands LAMMPS's list over as it is, the model formats it
+    "se_atten": ({"descriptor": "se_atten", "sel": (40,), "descriptor_options": {**ATTENTION, "smooth_type_embedding": True}},
+                 False),
+    "se_atten_v2": ({"descriptor": "se_atten_v2", "sel": (40,), "descriptor_options": ATTENTION}, False),
+    "loc_frame": ({"descriptor": "loc_frame", "descriptor_options": {
+        "sel_a": [8, 16], "sel_r": [8, 16], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}}, False),
+    "se_e2_a-type_embedding": ({"type_embedding": (4,)}, False),
 }
 
 
