@@ -252,6 +252,8 @@ REFUSED = {  # make_model options, what the message says
                        "descriptor se_e2_a cannot be compressed: its embedding net also takes the type embedding"),
     "hybrid-with-loc_frame": ({"descriptor": [{"descriptor": "se_e2_a"}, {"descriptor": "loc_frame", **LOC_FRAME}]},
                               "descriptor hybrid cannot be compressed: its member 1 (loc_frame) cannot be: it has no"),
+    "se_atten": ({"descriptor": "se_atten", "sel": (30,), "descriptor_options": {"attn": 8, "attn_layer": 1}},
+                 "descriptor se_atten cannot be compressed: tabulating se_atten"),
 }
 
 
