@@ -128,9 +128,12 @@ def test_file_without_package(frozen, tmp_path):
 LOC_FRAME = {"sel_a": [4, 8], "sel_r": [8, 12], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}
 # the descriptors whose lower entry point has code of its own: se_e2_r, se_e3 and hybrid are captured (compressed,
 # as members of one hybrid) in test_compress.py::test_compressed_model_is_captured_for_aotinductor
+ATTENTION = {"tebd_dim": 4, "attn": 8, "attn_layer": 1}
 EXPORT_CASES = {
     "loc_frame": {"descriptor": "loc_frame", "descriptor_options": LOC_FRAME},
     "se_e2_a-type_embedding": {"type_embedding": (4,)},
+    # mixed-type slots (sel = [nsel]), attention, type embedding in the embedding input
+    "se_atten": {"descriptor": "se_atten", "sel": (30,), "descriptor_options": ATTENTION},
 }
 
 
@@ -138,12 +141,12 @@ EXPORT_CASES = {
 def test_each_descriptor_exports(case):
     """The captured lower entry point of a model of each descriptor equals eager forward_lower on a water frame
     with a scrambled wide engine list and on a random system, sizes other than traced."""
-    model = make_model(rcut=4.0, rcut_smth=0.5, sel=(12, 20), neuron=(4, 8), fitting_neuron=(8, 8), seed=7,
-                       **EXPORT_CASES[case])
+    options = {"rcut": 4.0, "rcut_smth": 0.5, "sel": (12, 20), "neuron": (4, 8), "fitting_neuron": (8, 8), "seed": 7}
+    model = make_model(**{**options, **EXPORT_CASES[case]})
     program = aoti.export_lower(model)
     coord, atype, box = load_water(1)
     ext, ext_atype, _, _ = extend_with_ghosts(coord[0], atype, box[0], model.rcut + 1.0)
-    nlist = engine_nlist(ext, len(atype), model.rcut + 1.0, np.random.default_rng(2), width=sum(model.sel) + 30)
+    nlist = engine_nlist(ext, len(atype), model.rcut + 1.0, np.random.default_rng(2), width=sum(model.sel) + 90)
     systems = [(torch.from_numpy(ext)[None], torch.from_numpy(ext_atype)[None], torch.from_numpy(nlist)[None]),
                aoti.example_inputs(model, nloc=9, nall=30, nnei=27, seed=9)]
     for inputs in systems:

@@ -103,6 +103,11 @@ DESCRIPTOR_CASES = {
     "loc_frame": ({"descriptor": "loc_frame", "descriptor_options": {
         "sel_a": [8, 16], "sel_r": [8, 16], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}}, False),
     "se_e2_a-type_embedding": ({"type_embedding": (4,)}, False),
+    # a mixed-type hybrid: sel = [largest nsel], the type-blocked member reads a list made from the mixed one
+    "hybrid-mixed": ({"descriptor": [
+        {"descriptor": "se_e2_a", "rcut": 3.0, "sel": (8, 16)},
+        {"descriptor": "se_atten", "sel": (40,), **ATTENTION, "smooth_type_embedding": True},
+    ]}, False),
 }
 
 
