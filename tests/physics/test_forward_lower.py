@@ -354,8 +354,14 @@ jit_warnings = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:Depr
         {"type_embedding": (4,), "type_one_side": False, "exclude_types": [[0, 1]]},
         {"descriptor": [{"descriptor": "se_atten", "sel": (24,), "tebd_dim": 4, "attn": 8},
                         {"descriptor": "se_e2_a", "rcut": 3.0, "sel": (8, 12)}]},
+        {"descriptor": "se_atten", "sel": (24,), "exclude_types": [[0, 1]],
+         "descriptor_options": {"tebd_dim": 4, "attn": 8, "attn_layer": 1}},
+        {"descriptor": "se_atten_v2", "sel": (24,), "descriptor_options": {"tebd_dim": 4, "attn": 8, "attn_layer": 1}},
+        {"descriptor": "loc_frame", "descriptor_options": {"sel_a": [8, 8], "sel_r": [16, 16],
+                                                           "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}},
     ],
-    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3", "hybrid", "type_embedding", "hybrid_mixed"],
+    ids=["one_side", "two_side_gelu", "exclusions", "se_e2_r", "se_e3", "hybrid", "type_embedding", "hybrid_mixed",
+         "se_atten", "se_atten_v2", "loc_frame"],
 )
 def test_torchscript_forward_lower(kwargs, periodic_system):
     model = make_model(rcut=4.0, seed=81, **kwargs)
