@@ -126,12 +126,12 @@ def test_file_without_package(frozen, tmp_path):
 
 # ----------------------------------------------------------------- every descriptor through the capture
 LOC_FRAME = {"sel_a": [4, 8], "sel_r": [8, 12], "axis_rule": [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0]}
-# the descriptors whose lower entry point has code of its own: se_e2_r, se_e3 and hybrid are captured (compressed,
-# as members of one hybrid) in test_compress.py::test_compressed_model_is_captured_for_aotinductor
 ATTENTION = {"tebd_dim": 4, "attn": 8, "attn_layer": 1}
+# the descriptors whose lower entry point has code of its own: se_e2_r, se_e3 and hybrid are captured (compressed,
+# as members of one hybrid) in test_compress.py::test_compressed_model_is_captured_for_aotinductor; se_e2_a with
+# a type embedding runs se_e2_a's operations on all slots (no data-dependent width) and is left out (20-50 s)
 EXPORT_CASES = {
     "loc_frame": {"descriptor": "loc_frame", "descriptor_options": LOC_FRAME},
-    "se_e2_a-type_embedding": {"type_embedding": (4,)},
     # mixed-type slots (sel = [nsel]), attention, type embedding in the embedding input
     "se_atten": {"descriptor": "se_atten", "sel": (30,), "descriptor_options": ATTENTION},
 }
