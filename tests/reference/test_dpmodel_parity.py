@@ -303,7 +303,6 @@ SE_ATTEN_CASES = {
     "strip_two_side": ("se_atten", {"tebd_input_mode": "strip", "set_davg_zero": False}),
     "strip_smooth_one_side_exclude": ("se_atten", {"tebd_input_mode": "strip", "smooth_type_embedding": True},
                                       {"type_one_side": True, "exclude_types": [[1, 1]]}),
-    "se_atten_v2": ("se_atten_v2", {}),
     "se_atten_v2_exclude": ("se_atten_v2", {}, {"exclude_types": [[0, 0]]}),
 }
 
