@@ -110,11 +110,21 @@ def test_errors_name_the_key(descriptor, expected):
     assert "input.json: " + expected in message, message
 
 
-def test_hybrid_member_refused():
+def test_hybrid_member_resolves_its_mixed_sel():
+    """An se_atten member of a hybrid keeps its own keys and resolves "auto" from the mixed-type count."""
     raw = water()
-    raw["model"]["descriptor"] = {"type": "hybrid", "list": [{"type": "se_atten", "sel": 40}]}
-    with pytest.raises(ConfigError, match="se_atten .mixed-type neighbor slots. cannot be a hybrid member"):
-        validate_input(raw)
+    raw["model"]["descriptor"] = {"type": "hybrid", "list": [
+        {"type": "dpa1", "sel": "auto", "rcut": 5.0, "attn_layer": 0},
+        {"type": "se_e2_a", "sel": [10, 20], "rcut": 3.0},
+    ]}
+    model = validate_input(raw).model
+    member = model.descriptor.list[0]
+    assert member.type == "se_atten" and member.attn_layer == 0 and member.set_davg_zero
+
+    def stat(rcut: float, mixed_types: bool = False) -> list[int]:
+        return [50] if mixed_types else [20, 30]
+
+    assert model.resolve_sel(stat).descriptor.list[0].sel == [56]
 
 
 @pytest.mark.parametrize("name", ["se_atten", "se_atten_v2"])
