@@ -1,7 +1,11 @@
-"""Speed of the frozen model's MD-engine entry point in its three forms, on the seed's water model.
+"""Speed of the frozen model's MD-engine entry point in its three forms, on a water model of each descriptor.
 
 The water model of examples/water/input.json (se_e2_a sel [46, 92], rcut 6, neuron [25, 50, 100], fitting
-[240, 240, 240], float64), random weights with the statistics of ../shared/data/water. Inputs as LAMMPS gives
+[240, 240, 240], float64), or with --descriptor another descriptor's water example
+(examples/water/<descriptor>/input.json, as bench_water.py), random weights with the statistics of
+../shared/data/water. Freezing with the AOTInductor package checks the compiled package against eager
+forward_lower on three systems of other sizes (it raises otherwise), so a run is also the check that the
+descriptor goes through ``freeze --aoti`` (and, with --compressed, ``compress`` with its package). Inputs as LAMMPS gives
 them: ghost atoms, a full neighbor list out to rcut + skin (1 Angstrom), unsorted. Cases:
 - eager: ``EnergyModel.forward_lower`` in Python;
 - torchscript: the frozen ``.pth`` loaded with ``torch.jit.load`` (what libtorch runs);
@@ -11,12 +15,12 @@ fresh processes, each interleaved with eager (the common baseline) so that machi
 Prints microseconds per atom-step (medians over --repeats calls), the largest difference to eager, the
 package's compile time and size, the frozen file's size with and without it.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_frozen_formats.py [--repeats 7] [--replicas 1 4] [--threads 1] [--compressed]
+    OMP_NUM_THREADS=1 python benchmarks/bench_frozen_formats.py [--descriptor se_e2_a] [--repeats 7] [--replicas 1 4]
+                                                                [--threads 1] [--compressed]
 """
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import subprocess
@@ -26,26 +30,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_water import replicated_water
+from bench_water import DESCRIPTORS, replicated_water, water_config
 
-ROOT = Path(__file__).resolve().parents[1]
-WATER = ROOT.parent / "shared" / "data" / "water"
 SKIN = 1.0  # Angstrom, as LAMMPS's "neighbor 1.0 bin"
 WARMUP = 4  # calls before timing
 OUTPUTS = ("E", "Ei", "F", "W", "Wi")  # energy, atom energy, force, virial, atomic virial
 
 
-def water_model():
+def water_model(descriptor: str):
     from deeppot.config import validate_input
     from deeppot.train.trainer import Trainer
 
-    config = json.loads((ROOT / "examples" / "water" / "input.json").read_text())
-    training = config["training"]
-    training["training_data"]["systems"] = [str(WATER / f"data_{i}") for i in range(3)]
-    training["validation_data"]["systems"] = [str(WATER / "data_3")]
-    training.update(numb_steps=0, disp_freq=10**9, save_freq=10**9)
-    trainer = Trainer(validate_input(config), output_dir=Path(tempfile.mkdtemp()))
-    return trainer.model.eval(), config["model"]
+    trainer = Trainer(validate_input(water_config(descriptor, 0)), output_dir=Path(tempfile.mkdtemp()))
+    return trainer.model.eval(), trainer.model_params()
 
 
 def engine_inputs(replicas: int, rcut: float, seed: int = 0):
@@ -81,6 +78,7 @@ def engine_inputs(replicas: int, rcut: float, seed: int = 0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--descriptor", default="se_e2_a", choices=DESCRIPTORS)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--threads", type=int, default=1)
@@ -95,7 +93,8 @@ def main():
         time_files(Path(args.worker), args.form, args.replicas, args.repeats)
         return
     print(f"threads {args.threads}, torch {torch.__version__}, load average at start {os.getloadavg()}")
-    model, params = water_model()
+    print(f"descriptor {args.descriptor}")
+    model, params = water_model(args.descriptor)
     variants = {"frozen": model}
     if args.compressed:
         from deeppot.export.compress import compress_model
