@@ -209,6 +209,31 @@ def test_small_compressed_round_trips_through_its_dict(small_compressed):
     np.testing.assert_array_equal(evaluate(again, coord, atype)["force"], evaluate(compressed, coord, atype)["force"])
 
 
+def test_compressed_hybrid_file_in_deeppot_test_and_ase(tmp_path):
+    """A compressed hybrid (se_e3, se_e2_a, se_e2_r members) written by 'deeppot compress' goes where a frozen
+    file goes: 'deeppot test' reports the frozen file's RMSEs to three digits, ASE gives DeepPot's numbers."""
+    from ase import Atoms
+
+    from deeppot.calculator import DP
+
+    model = make_model(rcut=4.0, rcut_smth=0.5, sel=(16, 32), type_map=["O", "H"], **SMALL_MODELS["hybrid"])
+    model.min_nbor_dist = 0.8
+    save_model_file(model, {}, tmp_path / "frozen.pth")
+    assert main(["compress", "-i", str(tmp_path / "frozen.pth"), "-o", str(tmp_path / "compressed.pth")]) == 0
+    compressed = tmp_path / "compressed.pth"
+    want = run_test(str(tmp_path / "frozen.pth"), str(WATER / "data_3"), 2, None, False, None, False)
+    got = run_test(str(compressed), str(WATER / "data_3"), 2, None, False, None, False)
+    for key in ("rmse_e", "rmse_ea", "rmse_f"):
+        assert f"{got[key]:.3e}" == f"{want[key]:.3e}", key
+    coord, box, atype = _frames(1)
+    atoms = Atoms([["O", "H"][t] for t in atype], positions=coord.reshape(-1, 3), cell=box.reshape(3, 3), pbc=True)
+    atoms.calc = DP(compressed)
+    energy, force, _ = DeepPot(compressed).eval(coord, box, atype)
+    assert atoms.get_potential_energy() == pytest.approx(energy[0, 0], abs=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), force[0], atol=1e-9)
+    assert np.abs(force).max() > 1e-2
+
+
 def test_compressed_model_is_captured_for_aotinductor():
     """The fused kernel's forward and backward operators appear in the traced MD entry point (make_fx + export)
     of a compressed hybrid (se_e3's two-sided tables, se_e2_a, se_e2_r), and the exported graph gives what the
