@@ -28,7 +28,6 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from deeppot.descriptor.base import Descriptor
 from deeppot.geometry.env_mat import switch_weight
