@@ -13,6 +13,12 @@ def param_model(tmp_path_factory):
     return path
 
 
+def dipole_model(folder):
+    path = folder / "dipole.pth"
+    save_model_file(make_model(rcut=RCUT, sel=SEL, fitting="dipole"), {}, path)
+    return path
+
+
 def not_a_model(folder):
     path = folder / "notes.pth"
     path.write_text("just text\n")
@@ -30,6 +36,8 @@ CASES = {
     "not a model": (lambda m, p, d: water_script(f"deeppot {not_a_model(d)}"), "is not a deeppot model file"),
     "foreign TorchScript": (lambda m, p, d: water_script(f"deeppot {foreign_torchscript(d)}"),
                             "a TorchScript file but not a deeppot model"),
+    "dipole model": (lambda m, p, d: water_script(f"deeppot {dipole_model(d)}"),
+                     "is a dipole model; pair_style deeppot needs an energy model"),
     "unknown element": (lambda m, p, d: water_script(f"deeppot {m}", "* * O C"),
                         "element 'C' (LAMMPS type 2) is not in the model's type_map (O H)"),
     "too many elements": (lambda m, p, d: water_script(f"deeppot {m}", "* * O H H"),

@@ -135,6 +135,15 @@ TorchModel::TorchModel(const std::string &path) : path_(path) {
   bool use_aoti = !extra[AOTI_ENTRY].empty() && !(choice && std::strcmp(choice, "torchscript") == 0);
   if (use_aoti) load_aoti(extra[AOTI_ENTRY]);
   backend_name_ = use_aoti ? "AOTInductor" : "TorchScript";
+  if (auto output_type = module.find_method("model_output_type")) {  // absent in files frozen before tensor models
+    auto kinds = (*output_type)(std::vector<torch::IValue>{}).toListRef();
+    std::string kind = kinds.empty() ? "nothing" : kinds[0].toStringRef();
+    if (kind != "energy") {
+      throw ModelError("'" + path + "' is a " + kind + " model; pair_style deeppot needs an energy model (one "
+                       "trained with fitting_net type \"ener\"); evaluate " + kind +
+                       " models in Python (deeppot.infer)");
+    }
+  }
   rcut_ = module.run_method("get_rcut").toDouble();
   for (const auto &name : module.run_method("get_type_map").toListRef()) type_map_.push_back(name.toStringRef());
   dim_fparam_ = static_cast<int>(module.run_method("get_dim_fparam").toInt());
