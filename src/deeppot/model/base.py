@@ -137,6 +137,19 @@ class DescriptorFittingModel(nn.Module):
         return index, shift_vectors(neighbors[1].to(coord.device), box)
 
     @torch.jit.unused
+    def frames(
+        self, coord: torch.Tensor, atype: torch.Tensor, box: Optional[torch.Tensor], aparam: Optional[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """The Python entry point's inputs made uniform: coordinates nf x N x 3 (float64, Angstrom), the types the
+        model sees nf x N (with use_aparam_as_mask, atoms whose aparam is 0 become virtual, -1) and the box
+        nf x 3 x 3 (float64) or None; atype may be given as N or nf x N."""
+        coord = coord.to(torch.float64).detach()
+        nf, natoms = coord.shape[0], coord.shape[1]
+        atype = self.fitting.atom_types(atype.reshape(-1, natoms).expand(nf, natoms), aparam)
+        box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
+        return coord, atype, box
+
+    @torch.jit.unused
     def chunked_pairs(
         self,
         coord: torch.Tensor,

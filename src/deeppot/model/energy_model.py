@@ -147,11 +147,8 @@ class EnergyModel(DescriptorFittingModel):
         graph for force training. ``chunk_atoms`` > 0 evaluates centers in chunks to bound memory.
         ``neighbors`` = (index, cell shift) as from ``local_neighbor_slots`` skips the neighbor search.
         """
-        coord = coord.to(torch.float64).detach()
+        coord, atype, box = self.frames(coord, atype, box, aparam)
         nf, natoms = coord.shape[0], coord.shape[1]
-        atype = atype.reshape(-1, natoms).expand(nf, natoms)
-        atype = self.fitting.atom_types(atype, aparam)  # use_aparam_as_mask: atoms with aparam 0 become virtual
-        box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
         parts: Dict[str, List[torch.Tensor]] = {keys.ATOM_ENERGY: [], keys.FORCE: [], keys.VIRIAL: [],
                                                  keys.ATOM_VIRIAL: []}
         chunk = 0 if create_graph else chunk_atoms

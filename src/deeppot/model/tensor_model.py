@@ -102,10 +102,8 @@ class TensorModel(DescriptorFittingModel):
         ``create_graph`` keeps the graph to the parameters (training); otherwise centers are evaluated in
         chunks of ``chunk_atoms`` (> 0) without it. ``neighbors`` = (index, cell shift) as from
         ``local_neighbor_slots`` skips the neighbor search. ``do_atomic_virial`` is accepted and unused."""
-        coord = coord.to(torch.float64).detach()
+        coord, atype, box = self.frames(coord, atype, box, aparam)
         nf, natoms = coord.shape[0], coord.shape[1]
-        atype = atype.reshape(-1, natoms).expand(nf, natoms)
-        box = None if box is None else box.to(torch.float64).reshape(nf, 3, 3)
         chunk = 0 if create_graph else chunk_atoms
         parts = []
         with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
