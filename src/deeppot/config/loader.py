@@ -13,6 +13,7 @@ from deeppot.config.learning_rate import DEFAULT_START_LR, LEARNING_RATES, ExpLe
 from deeppot.config.loss import LOSSES, EnerLossConfig, TensorLossConfig
 from deeppot.config.messages import Problem, SectionProblems, format_problems, problems_from_pydantic
 from deeppot.config.model import ModelConfig
+from deeppot.config.modifier import resolve_modifier_path
 from deeppot.config.optimizer import OPTIMIZERS, AdamConfig, AdamWConfig
 from deeppot.config.training import TrainingConfig
 from deeppot.errors import ConfigError
@@ -100,7 +101,9 @@ def load_input(path: str | Path) -> InputConfig:
             raise ConfigError(
                 f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}; fix the syntax there"
             ) from None
-    return validate_input(raw, str(path))
+    config = validate_input(raw, str(path))
+    resolve_modifier_path(config.model.modifier, file.parent)
+    return config
 
 
 def _parse_yaml(text: str, source: str) -> Any:

@@ -27,6 +27,7 @@ from deeppot.config.base import (
     type_index_problems,
 )
 from deeppot.config.messages import Path, SectionProblems, show
+from deeppot.config.modifier import MODIFIERS, DipoleChargeModifierConfig
 
 DEFAULT_SEL_FACTOR = 1.1
 """Safety factor applied to the neighbor statistics when ``sel`` is "auto"."""
@@ -648,7 +649,8 @@ def _check_type_map(value: list[str]) -> list[str]:
 class ModelConfig(Section):
     """The ``model`` section: a standard descriptor + fitting-network energy model."""
 
-    VARIANTS: ClassVar[dict[str, TypeRegistry]] = {"descriptor": DESCRIPTORS, "fitting_net": FITTINGS}
+    VARIANTS: ClassVar[dict[str, TypeRegistry]] = {"descriptor": DESCRIPTORS, "fitting_net": FITTINGS,
+                                                  "modifier": MODIFIERS}
 
     type: Literal["standard"] = "standard"
     """Model type; only "standard" is supported."""
@@ -676,6 +678,8 @@ class ModelConfig(Section):
     """Type indices whose atomic contributions are excluded."""
     preset_out_bias: dict[str, list[float | None]] | None = None
     """Fixed output bias per type, e.g. {"energy": [null, 0.0]}; ``null`` entries are fitted."""
+    modifier: DipoleChargeModifierConfig | None = None
+    """A term outside the fitted model, removed from the labels in training and added back in evaluation (DPLR)."""
 
     @field_validator("type_map")
     @classmethod

@@ -25,6 +25,7 @@ from deeppot.model import data_label_options
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.model.statistics import compute_descriptor_statistics, compute_parameter_statistics
+from deeppot.modifier import modify_training_data
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.eta import EtaClock
@@ -113,6 +114,7 @@ class Trainer:
             load_dataset(tcfg.validation_data, mcfg.type_map, mcfg.fitting_net, seed + 1, "validation_data", labels)
             if tcfg.validation_data is not None else None
         )
+        modify_training_data(mcfg, self.train_data.systems + (self.valid_data.systems if self.valid_data else []))
         self.checkpoint_path = resolve_checkpoint(restart or init_model) if (restart or init_model) else None
         checkpoint = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
         self.model = self._prepare_model(checkpoint)
