@@ -38,6 +38,12 @@ def _check_systems(value: Any) -> Any:
     raise ValueError(f"expected a directory path or a non-empty list of paths, got {show(value)}")
 
 
+def _check_numb_btch(value: Any) -> Any:
+    if _is_positive_int(value) or value == "all":
+        return value
+    raise ValueError(f"{show(value)} is not a valid number of batches; use a positive integer or \"all\"")
+
+
 _PROB_BLOCK = re.compile(r"\d+:\d+:[0-9.eE+-]+")
 
 
@@ -93,8 +99,10 @@ class ValidationDataConfig(DataConfig):
 
     ALIASES: ClassVar[dict[str, str]] = {**DataConfig.ALIASES, "numb_batch": "numb_btch"}
 
-    numb_btch: int = Field(1, gt=0)
-    """Number of batches evaluated at each validation."""
+    numb_btch: Annotated[int | Literal["all"], BeforeValidator(_check_numb_btch)] = 1
+    """Batches evaluated at each validation, drawn like training batches; "all" (not in DeePMD-kit) evaluates
+    every validation frame once instead, so the lcurve.out validation columns equal ``deeppot test`` on the same
+    model and systems (RMSEs pooled over frames: energy and virial per atom, forces per component)."""
 
 
 class MixedPrecisionConfig(Section):

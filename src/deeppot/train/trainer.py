@@ -190,6 +190,8 @@ class Trainer:
         batches that carry its label (NaN in none), e.g. a tensor's atomic and global labels in separate systems."""
         if self.valid_data is None:
             return None
+        if self.config.training.validation_data.numb_btch == "all":
+            return self._validate_all_frames(lr)
         totals: Dict[str, float] = {}
         weights: Dict[str, float] = {}
         for _ in range(self.config.training.validation_data.numb_btch):
@@ -201,6 +203,26 @@ class Trainer:
                 totals[name] = totals.get(name, 0.0) + (value * batch["natoms"] if known else 0.0)
                 weights[name] = weights.get(name, 0.0) + (batch["natoms"] if known else 0.0)
         return {name: totals[name] / weights[name] if weights[name] else float("nan") for name in totals}
+
+    def _validate_all_frames(self, lr: float) -> Dict[str, float]:
+        """Metrics over every validation frame once (numb_btch "all"), in file order, the sampler untouched: each
+        RMSE pools the squared errors of all frames, as ``deeppot test`` does over systems (energy and virial per
+        atom weighted by frames, forces and atomic tensors by atoms); a metric without labels anywhere is NaN."""
+        squares: Dict[str, float] = {}
+        weights: Dict[str, float] = {}
+        for index, (system, size) in enumerate(zip(self.valid_data.systems, self.valid_data.batch_sizes)):
+            for batch in iter_frames(system, size, index):
+                batch = batch_to_torch(batch)
+                pred = evaluate_batch(self.model, batch, False, self.valid_neighbors)
+                _, metrics = self.loss(pred, batch, batch["natoms"], lr)
+                nframes = batch[keys.COORD].shape[0]
+                for name, value in metrics.items():
+                    per_atom = name == "rmse_f" or name.startswith("rmse_local_")
+                    weight = nframes * batch["natoms"] if per_atom else nframes
+                    known = math.isfinite(value)
+                    squares[name] = squares.get(name, 0.0) + (value**2 * weight if known else 0.0)
+                    weights[name] = weights.get(name, 0.0) + (weight if known else 0.0)
+        return {name: math.sqrt(squares[name] / weights[name]) if weights[name] else float("nan") for name in squares}
 
     def save(self, step: int) -> Path:
         tcfg = self.config.training
