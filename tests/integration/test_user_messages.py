@@ -179,6 +179,7 @@ def test_freeze_aoti_flag_reaches_the_model_file_writer(trained, tmp_path, monke
     import deeppot.export.freeze as freeze_module
 
     seen = {}
-    monkeypatch.setattr(freeze_module, "save_model_file", lambda model, params, path, aoti: seen.update(aoti=aoti))
+    monkeypatch.setattr(freeze_module, "save_model_file",
+                        lambda model, params, path, aoti, modifier=None: seen.update(aoti=aoti))
     assert main(["freeze", "-c", str(trained / "model.ckpt-2.pt"), "-o", str(tmp_path / "m.pth"), *flags]) == 0
     assert seen == {"aoti": expected}

@@ -89,5 +89,5 @@ def compress_file(
     aoti = read_package(Path(input_path)) is not None
     if aoti:
         log.info("compiling the compressed model's AOTInductor package, as the input has one (about a minute)")
-    save_model_file(model, meta["model_def_script"], output_path, aoti=aoti)
+    save_model_file(model, meta["model_def_script"], output_path, aoti=aoti, modifier=meta.get("modifier"))
     return output_path

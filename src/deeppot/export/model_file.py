@@ -10,6 +10,8 @@ Inside:
   section of input.json and DeePMD-kit's serialized model dict with every array replaced by the name
   of an entry in
 - extra file ``deeppot/variables.npz``: those arrays (numpy .npz, no pickle).
+- with a modifier (DPLR), ``modifier_type`` and the modifier's dict (:mod:`deeppot.modifier`, its dipole model's
+  arrays in the same .npz) in model.json, for Python evaluation; the scripted module is the model alone;
 - optionally, extra file ``deeppot/model.pt2``: the entry point compiled by AOTInductor
   (:mod:`deeppot.export.aoti`, which states the C++ contract).
 Python reads the dict back and rebuilds the eager model; C++ runs the scripted module.
@@ -32,7 +34,8 @@ from deeppot.model import deserialize_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.train.checkpoint import FROZEN_METADATA_ENTRY, archive_kind, atomic_write
 
-FORMAT_VERSION = 2  # the newest this reader knows; 2 = a compressed descriptor (tables in the model dict)
+FORMAT_VERSION = 3  # the newest this reader knows; 3 = a modifier (older readers would drop it silently)
+COMPRESSED_FORMAT_VERSION = 2  # a compressed descriptor (tables in the model dict)
 UNCOMPRESSED_FORMAT_VERSION = 1  # uncompressed files keep version 1, so older deeppot still reads them
 JSON_ENTRY = FROZEN_METADATA_ENTRY
 ARRAYS_ENTRY = "deeppot/variables.npz"
@@ -117,16 +120,20 @@ def _join_arrays(node, arrays):
     return node
 
 
-def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bool = False) -> None:
+def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bool = False,
+                    modifier: Optional[Dict] = None) -> None:
     """Script ``model`` and write it with its serialized dict to ``path`` (atomically). With ``aoti``, also
     compile the MD-engine entry point with AOTInductor (tens of seconds) and embed the ``.pt2`` package
-    (:mod:`deeppot.export.aoti`, extra file ``deeppot/model.pt2``)."""
+    (:mod:`deeppot.export.aoti`, extra file ``deeppot/model.pt2``). ``modifier``: a serialized modifier
+    (:mod:`deeppot.modifier`, e.g. DPLR's with its dipole model) that Python evaluation adds to the model's
+    output; the scripted module (what MD engines run) stays the model alone."""
     arrays: Dict[str, np.ndarray] = {}
     serialized = model.serialize()
     compressed = model.descriptor.compressed
     meta = {
         "format": "deeppot-frozen-model",
-        "format_version": FORMAT_VERSION if compressed else UNCOMPRESSED_FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if modifier is not None
+        else COMPRESSED_FORMAT_VERSION if compressed else UNCOMPRESSED_FORMAT_VERSION,
         "software": "deeppot",
         "version": __version__,
         "type_map": list(model.type_map),
@@ -137,6 +144,9 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bo
         "model_def_script": model_params,
         "model": _split_arrays(serialized, arrays),
     }
+    if modifier is not None:
+        meta["modifier_type"] = modifier["type"]  # read by the LAMMPS plugin, which does not apply it
+        meta["modifier"] = _split_arrays(modifier, arrays)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     extra = {JSON_ENTRY: json.dumps(meta), ARRAYS_ENTRY: buffer.getvalue()}
@@ -177,7 +187,9 @@ def read_model_metadata(path: Path) -> Dict:
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer deeppot (format {meta['format_version']}); upgrade deeppot")
     with np.load(io.BytesIO(arrays_bytes), allow_pickle=False) as arrays:
-        meta["model"] = _join_arrays(meta["model"], {k: arrays[k] for k in arrays.files})
+        for name in ("model", "modifier"):
+            if name in meta:
+                meta[name] = _join_arrays(meta[name], {k: arrays[k] for k in arrays.files})
     return meta
 
 

@@ -12,6 +12,7 @@ import torch
 from deeppot.errors import DeeppotError, ModelFileError
 from deeppot.export.freeze import load_model_or_checkpoint
 from deeppot.model import MODELS
+from deeppot.modifier import deserialize_modifier
 from deeppot.runtime import tune_allocator
 
 # centers (atoms x frames) evaluated together: about 256 keeps the working set in cache, which was
@@ -33,6 +34,8 @@ class DeepEval:
             raise ModelFileError(f"{model_file}: holds a '{held}' model, not a '{self.fitting_type}' one; load it with "
                                  f"deeppot.infer.{EVALUATORS[held].__name__}")
         self.model, self.metadata, self.model_file = model, metadata, model_file
+        # a long-range term (DPLR) the file carries beside the model: added to energy, force and virial
+        self.modifier = deserialize_modifier(metadata["modifier"]) if metadata.get("modifier") else None
 
     @staticmethod
     def load(model_file: Union[str, Path]) -> "DeepEval":
@@ -127,10 +130,17 @@ class DeepPot(DeepEval):
         atom_types: N (or nf x N) indices into the model's type_map.
 
         Returns energy (nf x 1), force (nf x N x 3), virial (nf x 9) and, with ``atomic``,
-        atom energy (nf x N x 1) and atom virial (nf x N x 9).
+        atom energy (nf x N x 1) and atom virial (nf x N x 9). With a modifier in the file (DPLR), energy, force
+        and virial include its term; the atomic terms are the model's alone (the reciprocal-space sum has none).
         """
         out, nframes, natoms = self._evaluate(coords, cells, atom_types, fparam, aparam, do_atomic_virial=atomic)
         energy, force, virial = out["energy"].reshape(nframes, 1), out["force"], out["virial"]
+        if self.modifier is not None:
+            extra = self.modifier.evaluate_numpy(np.asarray(coords, dtype=np.float64).reshape(nframes, natoms, 3),
+                                                 np.asarray(atom_types),
+                                                 None if cells is None else np.reshape(cells, (nframes, 3, 3)))
+            energy = energy + extra["energy"].reshape(nframes, 1)
+            force, virial = force + extra["force"], virial + extra["virial"]
         if not atomic:
             return energy, force, virial
         return energy, force, virial, out["atom_energy"].reshape(nframes, natoms, 1), out["atom_virial"]
