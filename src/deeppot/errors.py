@@ -23,3 +23,7 @@ class OptionError(DeeppotError):
 
 class TrainingDiverged(DeeppotError):
     """The loss became NaN or inf; training stopped before the weights were updated with it."""
+
+
+class DistributedError(DeeppotError):
+    """Data-parallel training lost a process (crashed, killed, or its machine went away) or cannot start."""

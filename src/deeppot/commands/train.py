@@ -31,12 +31,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     from deeppot.runtime import configure_threads
+    from deeppot.train.distributed import World
     from deeppot.train.trainer import Trainer, write_out_json
 
     if not Path(args.INPUT).is_file():
         raise ConfigError(f"{args.INPUT}: input file not found")
     config = load_input(args.INPUT)
+    world = World.from_environment()  # several processes under torchrun, else one
     log.info(configure_threads().describe())
-    trainer = Trainer(config, restart=args.restart, init_model=args.init_model)
-    write_out_json(trainer, Path(args.output))
-    trainer.run()
+    try:
+        trainer = Trainer(config, restart=args.restart, init_model=args.init_model, world=world)
+        if world.is_main:
+            write_out_json(trainer, Path(args.output))
+        trainer.run()
+    finally:
+        world.close()

@@ -44,7 +44,9 @@ class ExpLearningRateConfig(Section):
     warmup_start_factor: float = Field(0.0, ge=0)
     """Warmup starts at ``warmup_start_factor * start_lr``."""
     scale_by_worker: Literal["linear", "sqrt", "none"] = "linear"
-    """How the learning rate scales with the number of parallel workers (TensorFlow only; ignored)."""
+    """How the optimizer's learning rate scales with the number of data-parallel processes N (torchrun):
+    ``linear`` x N, ``sqrt`` x sqrt(N), ``none`` x 1, as DeePMD-kit's TensorFlow trainer does (its PyTorch
+    trainer ignores it). The loss prefactors and lcurve.out follow the unscaled schedule."""
 
     @model_validator(mode="after")
     def _resolve_stop_lr(self) -> ExpLearningRateConfig:

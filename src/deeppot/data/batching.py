@@ -205,6 +205,9 @@ class BatchSampler:
     seed
         Seed of the ``numpy.random.Generator(PCG64(seed))`` behind all random choices;
         None for a fresh random seed.
+    shares
+        The frame indices this sampler draws from, per system (one rank's share in data-parallel
+        training); None for all frames.
 
     Each system keeps its own frame permutation and cursor; a batch is the next
     ``batch_size`` frames of the permutation (fewer at the end of an epoch) and a new
@@ -217,6 +220,7 @@ class BatchSampler:
         batch_sizes: Sequence[int],
         probs: Sequence[float],
         seed: int | None,
+        shares: Sequence[np.ndarray] | None = None,
     ) -> None:
         if not (len(systems) == len(batch_sizes) == len(probs)) or not systems:
             raise ValueError(
@@ -227,6 +231,8 @@ class BatchSampler:
         self.batch_sizes = [int(b) for b in batch_sizes]
         self.probs = np.asarray(probs, dtype=np.float64)
         self._rng = np.random.Generator(np.random.PCG64(seed))
+        self.shares = [np.arange(s.nframes) if shares is None else np.asarray(shares[i], dtype=np.int64)
+                       for i, s in enumerate(self.systems)]
         self._perms: list[np.ndarray | None] = [None] * len(self.systems)
         self._cursors = [0] * len(self.systems)
 
@@ -235,8 +241,9 @@ class BatchSampler:
         index = int(self._rng.choice(len(self.systems), p=self.probs))
         system = self.systems[index]
         perm = self._perms[index]
-        if perm is None or self._cursors[index] >= system.nframes:
-            perm = self._rng.permutation(system.nframes)
+        share = self.shares[index]
+        if perm is None or self._cursors[index] >= len(share):
+            perm = share[self._rng.permutation(len(share))]
             self._perms[index] = perm
             self._cursors[index] = 0
         start = self._cursors[index]

@@ -28,6 +28,7 @@ from deeppot.model.statistics import compute_descriptor_statistics, compute_para
 from deeppot.modifier import modify_training_data
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from deeppot.train.distributed import DiscardedRows, World
 from deeppot.train.eta import EtaClock
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.sel import NeighborStatistics, resolve_model_section
@@ -100,8 +101,10 @@ def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section:
 
 class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
-                 output_dir: Path = Path(".")):
+                 output_dir: Path = Path("."), world: World = World()):
+        """``world``: the data-parallel processes this one trains with (train/distributed.py)."""
         tune_allocator()
+        self.world = world
         check_supported(config)
         self.config = config
         self.output_dir = Path(output_dir)
@@ -118,6 +121,9 @@ class Trainer:
         self.checkpoint_path = resolve_checkpoint(restart or init_model) if (restart or init_model) else None
         checkpoint = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
         self.model = self._prepare_model(checkpoint)
+        self.world.broadcast_module(self.model)  # every rank starts from rank 0's weights and statistics
+        self.train_data.sampler = self.world.rank_sampler(self.train_data.sampler, seed,
+                                                          checkpoint if restart else None)
         lr_cfg = config.learning_rate
         warmup_steps = lr_cfg.warmup_steps
         if lr_cfg.warmup_ratio is not None:
@@ -126,6 +132,10 @@ class Trainer:
             lr_cfg.start_lr, lr_cfg.stop_lr, tcfg.numb_steps, lr_cfg.decay_steps, lr_cfg.decay_rate,
             lr_cfg.smooth, warmup_steps, lr_cfg.warmup_start_factor,
         )
+        self.lr_scale = self.world.lr_scale(lr_cfg.scale_by_worker)  # the optimizer's lr = lr_scale x schedule
+        if self.lr_scale != 1.0:
+            log.info("learning rate scaled by %g for %d processes (learning_rate/scale_by_worker %s)",
+                     self.lr_scale, self.world.size, lr_cfg.scale_by_worker)
         self.loss = build_loss(config.loss, lr_cfg.start_lr, self.model)
         ocfg = config.optimizer
         optimizer_cls = torch.optim.AdamW if ocfg.type == "AdamW" else torch.optim.Adam
@@ -138,7 +148,6 @@ class Trainer:
         self.start_step = 0
         if restart:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.train_data.sampler.load_state_dict(checkpoint["sampler"])
             if self.valid_data is not None and checkpoint.get("valid_sampler") is not None:
                 self.valid_data.sampler.load_state_dict(checkpoint["valid_sampler"])
             self.start_step = int(checkpoint["step"])
@@ -171,6 +180,8 @@ class Trainer:
             model.min_nbor_dist = float(checkpoint.get("min_nbor_dist", -1.0))
             return model
         model.min_nbor_dist = stat.min_nbor_dist
+        if not self.world.is_main:  # rank 0's statistics arrive by broadcast
+            return model
         stat_batches = [
             with_model_types(model, batch)
             for i, (system, bs) in enumerate(zip(self.train_data.systems, self.train_data.batch_sizes))
@@ -188,7 +199,7 @@ class Trainer:
     def validate(self, lr: float) -> Optional[Dict[str, float]]:
         """Metrics over numb_btch validation batches, weighted by atoms per batch; a metric averages the
         batches that carry its label (NaN in none), e.g. a tensor's atomic and global labels in separate systems."""
-        if self.valid_data is None:
+        if self.valid_data is None or not self.world.is_main:  # rank 0 alone validates
             return None
         if self.config.training.validation_data.numb_btch == "all":
             return self._validate_all_frames(lr)
@@ -224,14 +235,19 @@ class Trainer:
                     weights[name] = weights.get(name, 0.0) + (weight if known else 0.0)
         return {name: math.sqrt(squares[name] / weights[name]) if weights[name] else float("nan") for name in squares}
 
-    def save(self, step: int) -> Path:
+    def save(self, step: int) -> Optional[Path]:
+        """Every rank calls this; rank 0 writes the checkpoint (with every rank's data order) and returns it."""
         tcfg = self.config.training
+        rank_samplers = self.world.gather(self.train_data.sampler.state_dict())
+        if not self.world.is_main:
+            return None
         state = {
             "model_params": self.model_params(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": step,
-            "sampler": self.train_data.sampler.state_dict(),
+            "sampler": rank_samplers[0],
+            "rank_samplers": rank_samplers,
             "valid_sampler": self.valid_data.sampler.state_dict() if self.valid_data else None,
             "min_nbor_dist": self.model.min_nbor_dist,
         }
@@ -242,7 +258,7 @@ class Trainer:
         """One optimisation step at 0-based step ``step_id``; returns the batch metrics and the lr."""
         lr = self.schedule.value(step_id)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * self.lr_scale
         batch = batch_to_torch(self.train_data.sampler.next_batch())
         pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
         loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
@@ -250,6 +266,7 @@ class Trainer:
             raise self._diverged(step_id + 1, float(loss.detach()), metrics, lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.world.average_gradients(self.model.parameters())
         if self.config.training.gradient_max_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)
         self.optimizer.step()
@@ -270,13 +287,14 @@ class Trainer:
     def run(self) -> None:
         tcfg = self.config.training
         lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, self.loss.metric_names, self.valid_data is not None,
-                              restart_step=self.start_step if self.start_step > 0 else None)
+                              restart_step=self.start_step if self.start_step > 0 else None) \
+            if self.world.is_main else DiscardedRows()
         self.model.train()
         clock = EtaClock(self.start_step, tcfg.numb_steps)
         last_time = clock.elapsed()
         # a live progress bar on a terminal; log lines with the ETA every disp_freq steps in any case
         progress = tqdm(total=tcfg.numb_steps, initial=self.start_step, unit="step", dynamic_ncols=True,
-                        disable=not sys.stderr.isatty())
+                        disable=not sys.stderr.isatty() or not self.world.is_main)
         with logging_redirect_tqdm(), progress, lcurve:
             for step_id in range(self.start_step, tcfg.numb_steps):
                 train_metrics, lr = self.train_step(step_id)
@@ -284,6 +302,7 @@ class Trainer:
                 step = step_id + 1
                 clock.step_done(step)
                 if step == 1 or step % tcfg.disp_freq == 0:
+                    train_metrics = self.world.average_metrics(train_metrics)
                     valid_metrics = self.validate(lr)
                     lcurve.write(step, train_metrics, valid_metrics, lr)
                     now, eta = clock.elapsed(), clock.eta()
