@@ -68,6 +68,7 @@ class TorchModel : public Model {
   int dim_aparam() const override { return dim_aparam_; }
   const std::string &backend_name() const override { return backend_name_; }
   int threads() const override { return configure_threads(); }
+  const std::string &long_range() const override { return long_range_; }
   void compute(const std::vector<double> &coord, const std::vector<std::int64_t> &atype, int nloc,
                const std::vector<std::int64_t> &nlist, int nnei, const std::vector<double> &fparam,
                const std::vector<double> &aparam, bool atomic_virial, ModelResult &result) override;
@@ -81,7 +82,7 @@ class TorchModel : public Model {
   torch::jit::Module module;
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;  // set when the file has a .pt2 package
 
-  std::string path_, backend_name_;
+  std::string path_, backend_name_, long_range_;
   double rcut_ = 0.0;
   std::vector<std::string> type_map_;
   int dim_fparam_ = 0, dim_aparam_ = 0;
@@ -143,6 +144,12 @@ TorchModel::TorchModel(const std::string &path) : path_(path) {
                        "trained with fitting_net type \"ener\"); evaluate " + kind +
                        " models in Python (deeppot.infer)");
     }
+  }
+  const std::string modifier_key = "\"modifier_type\": \"";  // written by deeppot.export.model_file (json.dumps)
+  auto at = metadata.find(modifier_key);
+  if (at != std::string::npos) {
+    at += modifier_key.size();
+    long_range_ = metadata.substr(at, metadata.find('"', at) - at);
   }
   rcut_ = module.run_method("get_rcut").toDouble();
   for (const auto &name : module.run_method("get_type_map").toListRef()) type_map_.push_back(name.toStringRef());

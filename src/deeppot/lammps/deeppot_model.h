@@ -41,6 +41,9 @@ class Model {
   virtual int dim_aparam() const = 0;
   virtual const std::string &backend_name() const = 0;  // "TorchScript" or "AOTInductor"
   virtual int threads() const = 0;  // libtorch threads of this process
+  // the modifier the file carries beside the model (DPLR: "dipole_charge"), which this plugin does not apply;
+  // "" for none
+  virtual const std::string &long_range() const = 0;
 
   // coord: nall x 3 (Angstrom); atype: nall model types (-1 = not evaluated); nlist: nloc x nnei indices
   // into the nall atoms, -1 padding, any order, neighbors within rcut plus skin; fparam: dim_fparam;

@@ -189,6 +189,15 @@ void PairDeeppot::settings(int narg, char **arg) {
               "max_devi_f", "min_devi_f", "avg_devi_f", out_atomic ? " atm_devi_f(N)" : "");
       fflush(devi_fp);
     }
+    for (const auto &m : models) {
+      if (m->long_range().empty()) continue;
+      error->warning(FLERR, "pair_style deeppot: " + m->path() + " is a DPLR model (modifier " + m->long_range() +
+                                "): only its short-range part is applied here, its long-range part (the Wannier "
+                                "centroids of its dipole model in a reciprocal-space Ewald sum) is not. In LAMMPS "
+                                "that part needs virtual atoms for the centroids (atom_style full, bonded to their "
+                                "ions), fix dplr and kspace_style pppm/dplr, which deeppot does not provide; for "
+                                "the full DPLR energy and forces use deeppot.calculator.DP (ASE) or DeepPot");
+    }
     std::vector<std::string> paths;
     for (const auto &m : models) paths.push_back(m->path() + " (" + m->backend_name() + ")");
     utils::logmesg(lmp, "deeppot: " + std::to_string(models.size()) + " model(s): " + join(paths) + "\n" +
