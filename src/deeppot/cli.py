@@ -22,9 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deeppot v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from deeppot.commands import compress, convert, freeze, model_devi, neighbor_stat, test, train
+    from deeppot.commands import compress, convert, freeze, model_devi, neighbor_stat, plot, test, train
 
-    for module in (train, freeze, test, compress, convert, neighbor_stat, model_devi):
+    for module in (train, freeze, test, compress, convert, neighbor_stat, model_devi, plot):
         command = module.add_parser(sub)
         _add_common(command)
     return parser

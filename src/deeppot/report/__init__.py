@@ -1,0 +1,1 @@
+"""Figures and reference text made from deeppot's outputs: learning curves, parity plots, the input.json keys."""
