@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.special import erfc
 
-from deeppot.modifier.ewald import ELECTROSTATIC_CONVERSION as COULOMB, ewald_grid, half_grid, reciprocal_energy
+from deeppot.modifier.ewald import ELECTROSTATIC_CONVERSION as COULOMB, ewald_grid, reciprocal_energy
 
 NACL_MADELUNG = 1.747564594633182  # per ion pair, nearest-neighbor distance as the unit
 
@@ -95,9 +95,16 @@ def test_grid_is_deepmd_kits():
     box = np.array([[16.421038, 0, 0], [0, 16.421038, 0], [0.5, 0, 9.0]])
     assert ewald_grid(box, 1.0) == (18, 18, 10)  # ceil(16.42) = 17 -> 18; ceil(9.01) = 10
     assert ewald_grid(box, 2.0) == (10, 10, 6)
-    m = half_grid((4, 2, 2))
-    assert len(m) == (5 * 3 * 3 - 1) // 2  # half of the grid without m = 0
-    assert not any((-row == m).all(axis=1).any() for row in m)  # never m and -m both
+
+
+def test_chunked_structure_factor_equals_one_chunk(monkeypatch):
+    """Atoms are summed in chunks when their phase planes are large: the energy does not depend on it."""
+    import deeppot.modifier.ewald as ewald
+
+    coord, charge, box = random_neutral_cell(5)
+    whole = recip(coord, charge, box, 0.5, 0.5)
+    monkeypatch.setattr(ewald, "_atom_chunks", lambda natoms, plane: [slice(k, k + 1) for k in range(natoms)])
+    assert recip(coord, charge, box, 0.5, 0.5) == pytest.approx(whole, rel=1e-13)
 
 
 def test_energy_is_periodic_and_differentiable():

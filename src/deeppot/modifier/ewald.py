@@ -31,33 +31,39 @@ def ewald_grid(box: np.ndarray, spacing: float) -> Tuple[int, int, int]:
     return sizes[0], sizes[1], sizes[2]
 
 
-def half_grid(grid: Tuple[int, int, int]) -> np.ndarray:
-    """The integer triples m (n x 3) with |m_d| <= K_d / 2 in one half space (m and -m give the same term,
-    so each is taken once with weight 2); m = 0 excluded."""
-    axes = [np.arange(-(k // 2), k // 2 + 1) for k in grid]
-    m = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    upper = (m[:, 0] > 0) | ((m[:, 0] == 0) & ((m[:, 1] > 0) | ((m[:, 1] == 0) & (m[:, 2] > 0))))
-    return m[upper]
-
-
 def reciprocal_energy(
     coord: torch.Tensor, charge: torch.Tensor, box: torch.Tensor, grids: List[Tuple[int, int, int]], beta: float
 ) -> torch.Tensor:
     """E_recip (nf, eV) of charges ``charge`` (nf x M, e) at ``coord`` (nf x M x 3, Angstrom, any image) in cells
     ``box`` (nf x 3 x 3), on the grid of each frame (``ewald_grid``) with splitting parameter ``beta``
-    (Angstrom^-1). Differentiable in coord, charge and box."""
+    (Angstrom^-1). Differentiable in coord, charge and box.
+
+    The structure factor factorises over the three cell axes, exp(2 pi i m.s) = prod_d exp(2 pi i m_d s_d)
+    (s = r H^-1, fractional), so S(m) is a contraction of per-axis phases (M x (K_d + 1) each) instead of
+    M x (number of k vectors) sines and cosines."""
     energies = []
     for frame, grid in enumerate(grids):
-        m = torch.as_tensor(half_grid(grid), dtype=coord.dtype, device=coord.device)  # nk x 3
         cell = box[frame]
         inverse = torch.linalg.inv(cell)
-        k = m @ inverse.T  # nk x 3, Angstrom^-1
+        axes = [torch.arange(-(k // 2), k // 2 + 1, dtype=coord.dtype, device=coord.device) for k in grid]
+        m = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # n0 x n1 x n2 x 3
+        k = m @ inverse.T  # Angstrom^-1
         k2 = (k * k).sum(dim=-1)
-        kernel = torch.exp(-(np.pi**2) * k2 / beta**2) / k2  # nk
-        phase = (2 * np.pi) * (coord[frame] @ inverse) @ m.T  # M x nk
-        s_re = charge[frame] @ torch.cos(phase)
-        s_im = charge[frame] @ torch.sin(phase)
+        nonzero = (m != 0).any(dim=-1)
+        kernel = torch.where(nonzero, torch.exp(-(np.pi**2) * k2 / beta**2) / torch.where(nonzero, k2, 1.0), 0.0)
+        fractional = coord[frame] @ inverse  # M x 3
+        phases = [torch.exp(2j * np.pi * fractional[:, d : d + 1] * axes[d]) for d in range(3)]  # M x n_d
+        structure = torch.zeros(kernel.shape, dtype=phases[0].dtype, device=coord.device)
+        for rows in _atom_chunks(coord.shape[1], len(axes[0]) * len(axes[1])):
+            plane = charge[frame, rows, None, None] * phases[0][rows, :, None] * phases[1][rows, None, :]
+            structure = structure + torch.einsum("iab,ic->abc", plane, phases[2][rows])
+        power = structure.real**2 + structure.imag**2
         volume = torch.abs(torch.linalg.det(cell))
-        total = 2.0 * (kernel * (s_re * s_re + s_im * s_im)).sum()
-        energies.append(total * ELECTROSTATIC_CONVERSION / (2 * np.pi * volume))
+        energies.append((kernel * power).sum() * ELECTROSTATIC_CONVERSION / (2 * np.pi * volume))
     return torch.stack(energies)
+
+
+def _atom_chunks(natoms: int, plane: int, budget: int = 1 << 22) -> List[slice]:
+    """Atom ranges whose per-atom phase planes (``plane`` complex numbers each) stay within ``budget`` numbers."""
+    size = max(1, budget // max(plane, 1))
+    return [slice(start, min(start + size, natoms)) for start in range(0, natoms, size)]
