@@ -82,7 +82,7 @@ def test_training_labels_are_the_data_minus_the_modifier(trained, frames):
 
 
 def test_frozen_file_gives_short_range_plus_modifier(trained, frames):
-    from deeppot.export.model_file import load_model, read_model_metadata
+    from deeppot.export.model_file import load_model, read_model_metadata, save_model_file
     from deeppot.infer import DeepPot
     from deeppot.modifier import deserialize_modifier
 
@@ -90,8 +90,8 @@ def test_frozen_file_gives_short_range_plus_modifier(trained, frames):
     meta = read_model_metadata(trained / "model.pth")
     assert meta["modifier_type"] == "dipole_charge" and meta["format_version"] == 3
     assert meta["modifier"]["dipole_model"]["fitting"]["type"] == "dipole"
-    short_range = DeepPot.__new__(DeepPot)
-    short_range._attach(load_model(trained / "model.pth")[0], {}, "short range")
+    save_model_file(load_model(trained / "model.pth")[0], {}, trained / "short_range.pth")  # the model alone
+    short_range = DeepPot(trained / "short_range.pth")
     modifier = deserialize_modifier(meta["modifier"])
     dp = DeepPot(trained / "model.pth")
     energy, force, virial = dp.eval(coord, box, system.atype)
