@@ -15,7 +15,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "train",
         help="train a model from a DeePMD-kit input.json",
         description="Train a model. Writes lcurve.out, out.json, model.ckpt-<step>.pt and a 'checkpoint' "
-        "file naming the latest checkpoint, in the current folder.",
+        "file naming the latest checkpoint, in the current folder. Under torchrun (torchrun --nproc_per_node=N "
+        "-m deeppot train input.json) N processes train data-parallel; rank 0 writes the files.",
     )
     parser.add_argument("INPUT", help="input.json (or .yaml) in DeePMD-kit's format")
     start = parser.add_mutually_exclusive_group()

@@ -26,6 +26,7 @@ import datetime
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
@@ -54,6 +55,13 @@ LR_SCALES: Dict[str, Callable[[int], float]] = {
 def mixed_seed(entropy: Sequence[int]) -> int:
     """One 64-bit seed from several integers (e.g. the training seed and a rank)."""
     return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1, np.uint64)[0])
+
+
+def backend_reason(exc: Exception) -> str:
+    """The gist of a gloo/nccl error: its first line without the source location and the advice after it."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # "[.../pair.cc:553] "
+    return text.split(". This is typically")[0].rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class World:
         except RuntimeError as exc:  # gloo/nccl failures (DistBackendError is a RuntimeError)
             raise DistributedError(
                 f"rank {self.rank} of {self.size}: {what} failed because another training process stopped "
-                f"(it crashed, was killed, or its machine went away): {str(exc).splitlines()[0]}. Training "
+                f"(it crashed, was killed, or its machine went away): {backend_reason(exc)}. Training "
                 "stopped; restart it from the last checkpoint with --restart (any number of processes)"
             ) from None
 
