@@ -28,7 +28,7 @@ def water_lcurve(tmp_path_factory):
 def test_water_lcurve_figure(water_lcurve, tmp_path):
     figure = tmp_path / "lcurve.png"
     assert main(["plot", str(water_lcurve), "-o", str(figure)]) == 0
-    check_figure(figure, panels=4)  # rmse, rmse_e, rmse_f and the learning rate
+    check_figure(figure, rows=4)  # rmse, rmse_e, rmse_f and the learning rate
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
 
@@ -38,7 +38,7 @@ def test_growing_file_with_a_partial_last_row(water_lcurve, tmp_path, caplog):
     figure = tmp_path / "growing.png"
     with caplog.at_level(logging.INFO, logger="deeppot"):
         assert main(["plot", str(growing), "-o", str(figure)]) == 0
-    check_figure(figure, panels=4)
+    check_figure(figure, rows=4)
     assert "4 rows, last step 6" in caplog.text and "left out" not in caplog.text
 
 
@@ -49,7 +49,7 @@ def test_tensor_lcurve_without_validation(tmp_path):
     assert figure.read_bytes().startswith(b"%PDF")
     png = tmp_path / "dipole.png"
     assert main(["plot", str(tmp_path / "lcurve.out"), "-o", str(png)]) == 0
-    check_figure(png, panels=3)
+    check_figure(png, rows=3)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -1,8 +1,13 @@
-"""``deeppot test -m model.pth -s system -n 100 [-d detail]``."""
+"""``deeppot test -m model.pth -s system -n 100 [-d detail] [--plot parity.png]``."""
 
 import argparse
+import logging
+from pathlib import Path
 
+from deeppot.errors import DataError
 from deeppot.infer.model_test import run_test
+
+log = logging.getLogger("deeppot")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -23,10 +28,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("-a", "--atomic", action="store_true",
                         help="energy models: also write atomic energies (P.ae.out); tensor models: test the atomic "
                         "tensors (atomic_*.npy labels) instead of the global one")
+    parser.add_argument("--plot", metavar="FIGURE", default=None,
+                        help="also write a parity figure (.png, .pdf, .svg, ...): predicted against reference energy "
+                        "per atom, force components and virial per atom (tensor models: the tensor components), "
+                        "the RMSE of all tested systems in each legend")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
+    parity = None
+    if args.plot:
+        from deeppot.report.figures import check_figure_path
+
+        check_figure_path(Path(args.plot), "--plot")
+        parity = {}
     run_test(args.model, args.system, args.numb_test, args.rand_seed, args.shuffle_test, args.detail_file,
-             args.atomic)
+             args.atomic, parity)
+    if args.plot:
+        from deeppot.report.parity_plot import plot_parity
+
+        if not parity:
+            raise DataError(f"--plot {args.plot}: the tested systems hold no labels this model predicts; no figure "
+                            "written")
+        plot_parity(parity, Path(args.plot), f"deeppot test: {Path(args.model).name} on {Path(args.system).name}")
+        log.info("parity figure written to %s", args.plot)

@@ -7,7 +7,7 @@ selected types) or, with ``atomic``, of the atomic tensors of the selected atoms
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -33,6 +33,12 @@ REPORT = (
     ("rmse_va", "Virial RMSE/Natoms : {:e} eV"),
 )
 
+# test --plot: quantity (with unit) -> one (reference, predicted) pair of flat arrays per system
+Parity = Dict[str, List[Tuple[np.ndarray, np.ndarray]]]
+PARITY_ENERGY = "energy per atom (eV/atom)"
+PARITY_FORCE = "force components (eV/Å)"
+PARITY_VIRIAL = "virial per atom (eV/atom)"
+
 # per tensor model: (label name, detail-file components, report title)
 TENSORS = {
     "dipole": (keys.DIPOLE, ("x", "y", "z"), "Dipole"),
@@ -52,9 +58,10 @@ def _save(path: Path, data: np.ndarray, header: str, append: bool) -> None:
 
 def test_system(
     dp: DeepPot, system: DeepmdSystem, numb_test: int, rng: Optional[np.random.Generator],
-    detail: Optional[str], append: bool, atomic: bool,
+    detail: Optional[str], append: bool, atomic: bool, parity: Optional[Parity] = None,
 ) -> Dict[str, tuple]:
-    """Errors on one system as {name: (value, weight)} and, with ``detail``, the detail files."""
+    """Errors on one system as {name: (value, weight)} and, with ``detail``, the detail files; with ``parity``,
+    the labels and predictions are added to it (:func:`add_parity`)."""
     frames = _test_frames(system, numb_test, rng)
     nframes, natoms = len(frames), system.natoms
     coord = system.coord[frames]
@@ -64,6 +71,8 @@ def test_system(
     out = dp.eval(coord, box, system.frame_types(frames), atomic=atomic, fparam=fparam, aparam=aparam)
     energy, force, virial = out[0].reshape(-1), out[1], out[2]
     errors: Dict[str, tuple] = {}
+    if parity is not None:
+        add_parity(parity, system, frames, energy, force, virial)
     if system.energy is not None:
         mae, rmse = _mae_rmse(energy - system.energy[frames])
         errors.update(mae_e=(mae, nframes), rmse_e=(rmse, nframes),
@@ -82,6 +91,20 @@ def test_system(
     if detail:
         _write_detail(Path(detail), system, frames, energy, force, virial, out, atomic, append)
     return errors
+
+
+def add_parity(parity: Parity, system: DeepmdSystem, frames, energy, force, virial) -> None:
+    """Add one system's labelled (reference, predicted) pairs to ``parity``: energy per atom, force components
+    and, for a periodic system with virials, virial per atom; the RMSE of the pooled pairs is ``deeppot test``'s
+    weighted average (rmse_ea, rmse_f, rmse_va)."""
+    natoms = system.natoms
+    if system.energy is not None:
+        parity.setdefault(PARITY_ENERGY, []).append((system.energy[frames] / natoms, energy / natoms))
+    if system.force is not None:
+        parity.setdefault(PARITY_FORCE, []).append((system.force[frames].reshape(-1), force.reshape(-1)))
+    if system.virial is not None and system.pbc:
+        parity.setdefault(PARITY_VIRIAL, []).append(
+            (system.virial[frames].reshape(-1) / natoms, virial.reshape(-1) / natoms))
 
 
 def _write_detail(prefix: Path, system, frames, energy, force, virial, out, atomic, append):
@@ -106,11 +129,12 @@ def _write_detail(prefix: Path, system, frames, energy, force, virial, out, atom
 
 def test_tensor_system(
     dp: DeepTensor, system: DeepmdSystem, numb_test: int, rng: Optional[np.random.Generator],
-    detail: Optional[str], append: bool, atomic: bool,
+    detail: Optional[str], append: bool, atomic: bool, parity: Optional[Parity] = None,
 ) -> Dict[str, tuple]:
     """Errors of a dipole/polar model on one system as {name: (value, weight)}: the global tensor, or with
     ``atomic`` the atomic tensors of the atoms of the selected types (DeePMD-kit's ``dp test -a``); a system
-    without that label is skipped with a warning. With ``detail``, ``<detail>.<label>.out``."""
+    without that label is skipped with a warning. With ``detail``, ``<detail>.<label>.out``; with ``parity``, the
+    tested components and their predictions are added to it."""
     label, components, title = TENSORS[dp.fitting_type]
     label = "atom_" + label if atomic else label
     if label not in system.tensors:
@@ -129,6 +153,9 @@ def test_tensor_system(
     if atomic:
         pred, data = pred[:, selected].reshape(nframes, -1), data[:, selected].reshape(nframes, -1)
     rmse = float(np.sqrt(np.mean((pred - data) ** 2)))
+    if parity is not None:
+        parity.setdefault(f"{'atomic ' if atomic else ''}{title.lower()} components (label unit)", []).append(
+            (data.reshape(-1), pred.reshape(-1)))
     errors: Dict[str, tuple] = {"rmse": (rmse, pred.size)}
     if not atomic and nsel:
         errors.update(rmse_sqrtn=(rmse / np.sqrt(nsel), pred.size), rmse_n=(rmse / nsel, pred.size))
@@ -159,8 +186,9 @@ def _test_frames(system: DeepmdSystem, numb_test: int, rng: Optional[np.random.G
 
 
 def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], shuffle: bool,
-             detail: Optional[str], atomic: bool) -> Dict[str, float]:
-    """Test ``model`` on every system found under ``system``; returns the weighted-average errors."""
+             detail: Optional[str], atomic: bool, parity: Optional[Parity] = None) -> Dict[str, float]:
+    """Test ``model`` on every system found under ``system``; returns the weighted-average errors. ``parity``:
+    filled with the labels and predictions of every system (see :func:`test_system`)."""
     dp = DeepEval.load(model)
     tensor = isinstance(dp, DeepTensor)
     paths = expand_systems(system, option="-s/--system")
@@ -174,7 +202,7 @@ def run_test(model: str, system: str, numb_test: int, rand_seed: Optional[int], 
         log.info("# ---------------output of deeppot test---------------")
         log.info("# testing system : %s", path)
         tester = test_tensor_system if tensor else test_system
-        errors = tester(dp, data, numb_test, rng, detail, written, atomic)
+        errors = tester(dp, data, numb_test, rng, detail, written, atomic, parity)
         written = written or bool(errors)
         for key, value in errors.items():
             if key not in ("rmse_sqrtn", "rmse_n"):  # per system only, as DeePMD-kit
