@@ -44,7 +44,7 @@ class Modifier(nn.Module):
         for start in range(0, nframes, FRAMES_PER_CALL):
             rows = slice(start, start + FRAMES_PER_CALL)
             out = self(torch.from_numpy(np.ascontiguousarray(coord[rows], dtype=np.float64)),
-                       torch.from_numpy(np.ascontiguousarray(atype[rows], dtype=np.int64)),
+                       torch.from_numpy(np.array(atype[rows], dtype=np.int64)),
                        None if box is None else torch.from_numpy(np.ascontiguousarray(box[rows], dtype=np.float64)))
             for name, value in out.items():
                 parts.setdefault(name, []).append(value.detach().numpy())
