@@ -144,3 +144,16 @@ def test_bad_modifier_input_is_refused_with_its_reason(trained):
     assert "model/modifier/model_name" in message and "missing.pth not found" in message
     message = bad_input(trained, model_name=dipole, sys_charge_map=[6])
     assert "model/modifier/sys_charge_map: sys_charge_map has 1 entries" in message
+
+
+def test_compressed_file_keeps_the_modifier(trained, frames):
+    from deeppot.export.model_file import read_model_metadata
+    from deeppot.infer import DeepPot
+
+    system, coord, box = frames
+    assert main(["compress", "-i", str(trained / "model.pth"), "-o", str(trained / "compressed.pth")]) == 0
+    assert read_model_metadata(trained / "compressed.pth")["modifier_type"] == "dipole_charge"
+    frozen, compressed = (DeepPot(trained / name).eval(coord[:1], box[:1], system.atype)
+                          for name in ("model.pth", "compressed.pth"))
+    np.testing.assert_allclose(compressed[0], frozen[0], rtol=0, atol=1e-6)  # tabulation error only
+    np.testing.assert_allclose(compressed[1], frozen[1], rtol=0, atol=1e-5)
