@@ -1,7 +1,7 @@
 """DPLR end to end on ../shared/data/water_dplr with examples/water_dplr's two inputs (small nets, few steps):
 the dipole model trains and freezes; the DPLR model's training labels are the data minus the modifier's term;
-the frozen file carries the modifier and its dipole model, so DeepPot, ``deeppot test`` and ASE see short range +
-long range; bad modifier input is refused with a message naming the key."""
+the frozen file carries the modifier and its dipole model, so DeepPot, ``deeppot test``, ASE and dpdata see short
+range + long range (also after compression); bad modifier input is refused with a message naming the key."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_frozen_file_gives_short_range_plus_modifier(trained, frames):
     np.testing.assert_allclose(checkpoint.eval(coord, box, system.atype)[0], energy, rtol=0, atol=1e-9)
 
 
-def test_deeppot_test_and_ase_see_the_total(trained, frames, caplog):
+def test_deeppot_test_ase_and_dpdata_see_the_total(trained, frames, caplog):
     from ase import Atoms
 
     from deeppot.calculator import DP
@@ -122,6 +122,11 @@ def test_deeppot_test_and_ase_see_the_total(trained, frames, caplog):
                   pbc=True)
     atoms.calc = DP(trained / "model.pth")
     assert atoms.get_potential_energy() == pytest.approx(energy[0], abs=1e-8)
+    import dpdata
+
+    predicted = dpdata.System(str(DATA), fmt="deepmd/npy")[:NFRAMES].predict(driver="deeppot",
+                                                                           model=str(trained / "model.pth"))
+    np.testing.assert_allclose(predicted["energies"], energy, rtol=0, atol=1e-8)
 
 
 def bad_input(trained, **modifier) -> str:
