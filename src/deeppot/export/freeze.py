@@ -32,6 +32,10 @@ def checkpoint_modifier(params: dict) -> Optional[dict]:
 def load_model_or_checkpoint(path: Path) -> tuple:
     """(eager model in eval mode, metadata) from a frozen file or a training checkpoint; a checkpoint's
     metadata holds what a frozen file's would: type_map, rcut, sel, min_nbor_dist, model_def_script."""
+    if Path(path).suffix == ".dp":  # DeePMD-kit's file, read directly as DeePMD-kit's DeepPot does
+        from deeppot.export.convert_backend import load_dp_as_model
+
+        return load_dp_as_model(Path(path))
     if archive_kind(path) != "checkpoint":
         return load_model(path)
     model, params = model_from_checkpoint(str(path))

@@ -1,0 +1,30 @@
+"""``deeppot convert-backend INPUT OUTPUT``: models between DeePMD-kit's .dp, deeppot's .pth and checkpoints."""
+
+import argparse
+import logging
+
+from deeppot.export.convert_backend import convert_backend
+
+log = logging.getLogger("deeppot")
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "convert-backend",
+        help="convert a model between DeePMD-kit's .dp file, deeppot's frozen .pth and checkpoints (.pt)",
+        description="Read INPUT and write its model as OUTPUT; the suffixes choose the kinds, as in DeePMD-kit's "
+        "'dp convert-backend'. INPUT: .dp (DeePMD-kit's backend-independent file), .pth (a deeppot frozen "
+        "model), .pt (a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint model.ckpt-N.pt). "
+        "OUTPUT: .dp (loads in DeePMD-kit) or .pth (a frozen model for deeppot test, ASE and LAMMPS).",
+    )
+    parser.add_argument("INPUT", help="model file to read (.dp, .pth or .pt)")
+    parser.add_argument("OUTPUT", help="model file to write (.dp or .pth)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    content = convert_backend(args.INPUT, args.OUTPUT)
+    model = content["model"]
+    log.info("%s (%s descriptor, %s fitting, type_map %s) written to %s", args.INPUT,
+             model["descriptor"].get("type"), model["fitting"].get("type", "ener"), model["type_map"], args.OUTPUT)
