@@ -35,6 +35,7 @@ from deeppot.train.sel import NeighborStatistics, resolve_model_section
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import build_loss
+from deeppot.train.tensorboard import TensorboardLog, require_tensorboard
 from deeppot.train.unsupported import check_supported
 
 log = logging.getLogger("deeppot")
@@ -106,6 +107,7 @@ class Trainer:
         tune_allocator()
         self.world = world
         check_supported(config)
+        require_tensorboard(config.training)
         self.config = config
         self.output_dir = Path(output_dir)
         tcfg, mcfg = config.training, config.model
@@ -289,18 +291,20 @@ class Trainer:
         lcurve = LcurveWriter(self.output_dir / tcfg.disp_file, self.loss.metric_names, self.valid_data is not None,
                               restart_step=self.start_step if self.start_step > 0 else None) \
             if self.world.is_main else DiscardedRows()
+        tensorboard = TensorboardLog.for_training(tcfg, self.output_dir, enabled=self.world.is_main)
         self.model.train()
         clock = EtaClock(self.start_step, tcfg.numb_steps)
         last_time = clock.elapsed()
         # a live progress bar on a terminal; log lines with the ETA every disp_freq steps in any case
         progress = tqdm(total=tcfg.numb_steps, initial=self.start_step, unit="step", dynamic_ncols=True,
                         disable=not sys.stderr.isatty() or not self.world.is_main)
-        with logging_redirect_tqdm(), progress, lcurve:
+        with logging_redirect_tqdm(), progress, lcurve, tensorboard:
             for step_id in range(self.start_step, tcfg.numb_steps):
                 train_metrics, lr = self.train_step(step_id)
                 progress.update()
                 step = step_id + 1
                 clock.step_done(step)
+                tensorboard.write(step, train_metrics, lr)
                 if step == 1 or step % tcfg.disp_freq == 0:
                     train_metrics = self.world.average_metrics(train_metrics)
                     valid_metrics = self.validate(lr)

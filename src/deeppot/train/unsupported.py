@@ -20,7 +20,7 @@ REFUSED_LOSS_KEYS = (
 )
 # training keys accepted for compatibility but without effect
 IGNORED_TRAINING_KEYS = (
-    "stat_file", "mixed_precision", "disp_avg", "profiling", "enable_profiler", "tensorboard",
+    "stat_file", "mixed_precision", "disp_avg", "profiling", "enable_profiler",
     "change_bias_after_training", "enable_ema", "zero_stage", "ckpt_keep_ratio",
 )
 IGNORED_DATA_KEYS = ("rglob_patterns", "min_pair_dist")
