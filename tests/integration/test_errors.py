@@ -128,11 +128,11 @@ def test_loss_option_deeppot_does_not_implement_is_refused(tmp_path, monkeypatch
 def test_ignored_training_option_is_warned(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     config = small_water_input(numb_steps=1, disp_freq=1, save_freq=1)
-    config["training"]["tensorboard"] = True
+    config["training"]["disp_avg"] = True
     write_json(tmp_path / "input.json", config)
     assert main(["train", "input.json"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("training/tensorboard" in w and "no effect" in w for w in warnings)
+    assert any("training/disp_avg" in w and "no effect" in w for w in warnings)
 
 
 def test_unexpected_failure_is_one_message_and_verbose_shows_traceback(tmp_path, monkeypatch, capsys):
