@@ -39,7 +39,7 @@ def water(tmp_path_factory):
 
 def test_frozen_and_checkpoint_show_the_same(water, caplog):
     trainer, checkpoint, frozen, _ = water
-    texts = [show(caplog, path, "size", "min-nbor-dist", "fitting-net", "descriptor", "type-map")
+    texts = [show(caplog, path, "size", "min-nbor-dist", "fitting-net", "observed-type", "descriptor", "type-map")
              for path in (frozen, checkpoint)]
     for text in texts:
         assert "This is a singletask model" in text and "The model predicts energy\n" in text
@@ -49,6 +49,7 @@ def test_frozen_and_checkpoint_show_the_same(water, caplog):
         assert f"Parameters in descriptor: {DESCRIPTOR_SIZE:,}" in text
         assert f"Parameters in fitting-net: {FITTING_SIZE:,}" in text
         assert f"Parameters in total: {DESCRIPTOR_SIZE + FITTING_SIZE:,}" in text
+        assert "Number of observed types: 2 \n" in text and "Observed types: ['O', 'H'] \n" in text
         assert f"The min_nbor_dist is {trainer.model.min_nbor_dist:.6f} Angstrom" in text
         # printed in dp show's order whatever the order asked
         assert text.index("type_map") < text.index("descriptor parameter") < text.index("Parameter counts")
@@ -102,6 +103,6 @@ def test_bad_input_is_named(water, tmp_path, monkeypatch, capsys, argv, message)
 
 def test_unknown_attribute_lists_the_known_ones(water, capsys):
     with pytest.raises(SystemExit):
-        main(["show", str(water[2]), "observed-type"])
+        main(["show", str(water[2]), "serialization-tree"])
     err = capsys.readouterr().err
-    assert "invalid choice: 'observed-type'" in err and "min-nbor-dist" in err
+    assert "invalid choice: 'serialization-tree'" in err and "min-nbor-dist" in err

@@ -3,7 +3,9 @@
 Attributes, printed in this order whatever order they are given: ``model-branch`` (DeePMD-kit's multi-task
 branches: deeppot models are single-task, so this is refused), ``type-map``, ``descriptor`` and ``fitting-net``
 (the model section's parameters, every sel resolved to a number), ``size`` (parameter counts of the descriptor,
-the fitting net and both), ``min-nbor-dist`` (deeppot's: the smallest neighbor distance of the training data,
+the fitting net and both), ``observed-type`` (the types with a non-zero output bias, i.e. seen in the training
+data statistics: DeePMD-kit's rule for models without recorded types; a tensor model without a bias shows none),
+``min-nbor-dist`` (deeppot's: the smallest neighbor distance of the training data,
 Angstrom, which ``compress`` uses).
 """
 
@@ -15,7 +17,7 @@ from deeppot.errors import ModelFileError, OptionError
 
 log = logging.getLogger("deeppot")
 
-ATTRIBUTES = ("model-branch", "type-map", "descriptor", "fitting-net", "size", "min-nbor-dist")
+ATTRIBUTES = ("model-branch", "type-map", "descriptor", "fitting-net", "size", "observed-type", "min-nbor-dist")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -59,6 +61,11 @@ def run(args: argparse.Namespace) -> None:
         log.info("Parameter counts:")
         for name in sorted(sizes):
             log.info("Parameters in %s: %s", name, f"{sizes[name]:,}")
+    if "observed-type" in args.ATTRIBUTES:
+        observed = [name for name, bias in zip(model.type_map, model.out_bias[0].abs().amax(dim=-1)) if bias > 1e-6]
+        log.info("The observed types for this model: ")
+        log.info("Number of observed types: %d ", len(observed))
+        log.info("Observed types: %s ", observed)
     if "min-nbor-dist" in args.ATTRIBUTES:
         if model.min_nbor_dist > 0:
             log.info("The min_nbor_dist is %.6f Angstrom", model.min_nbor_dist)
