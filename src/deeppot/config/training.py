@@ -100,9 +100,11 @@ class ValidationDataConfig(DataConfig):
     ALIASES: ClassVar[dict[str, str]] = {**DataConfig.ALIASES, "numb_batch": "numb_btch"}
 
     numb_btch: Annotated[int | Literal["all"], BeforeValidator(_check_numb_btch)] = 1
-    """Batches evaluated at each validation, drawn like training batches; "all" (not in DeePMD-kit) evaluates
-    every validation frame once instead, so the lcurve.out validation columns equal ``deeppot test`` on the same
-    model and systems (RMSEs pooled over frames: energy and virial per atom, forces per component)."""
+    """Batches evaluated at each validation, drawn like training batches (metrics averaged with the atoms of
+    each batch as weight, as DeePMD-kit). "all" (not in DeePMD-kit) evaluates every validation frame once instead
+    and pools the squared errors of all frames, so an energy model's rmse_e_val, rmse_f_val and rmse_v_val equal
+    ``deeppot test``'s Energy RMSE/Natoms, Force RMSE and Virial RMSE/Natoms on the same model and systems
+    (tensor models keep DeePMD-kit's column definitions, e.g. the global RMSE divided by the atom count)."""
 
 
 class MixedPrecisionConfig(Section):
