@@ -122,7 +122,7 @@ def edited_checkpoint(tmp_path, edit):
 def test_unknown_suffixes(tmp_path, capsys):
     # the output's suffix is checked before the input is read: this input does not exist
     err = refused(capsys, tmp_path / "missing.dp", tmp_path / "model.pb")
-    assert "cannot write '.pb' files (TensorFlow model files of DeePMD-kit); it writes .dp, .pth" in err
+    assert "cannot write '.pb' files (TensorFlow model files of DeePMD-kit); it writes .dp, .pth, .pt" in err
     err = refused(capsys, tmp_path / "model.savedmodel", tmp_path / "out.dp")
     assert "cannot read '.savedmodel' files (JAX" in err and "'dp convert-backend'" in err
     err = refused(capsys, DEEPMD_PT / "make_checkpoints.py", tmp_path / "out.dp")
@@ -180,3 +180,29 @@ def test_parts_deeppot_lacks_are_named(tmp_path, capsys):
 
     err = refused(capsys, edited_dp(tmp_path, linear), tmp_path / "out.pth")
     assert "model of type 'linear_ener' without one descriptor and fitting" in err
+
+
+def test_deepmd_checkpoint_to_deeppot_checkpoint_for_init_model(tmp_path):
+    """A DeePMD-kit model goes on training in deeppot: its checkpoint as a deeppot one (step 0, the model section
+    validated), which --init-model starts from with DeePMD-kit's numbers."""
+    converted = tmp_path / "from_deepmd.pt"
+    assert convert(DEEPMD_PT / "se_atten.pt", converted) == 0
+    state = torch.load(converted, weights_only=True)
+    assert state["step"] == 0 and "optimizer" not in state
+    config = small_water_input(numb_steps=1)
+    config["model"] = state["model_params"]
+    trainer = Trainer(validate_input(config), init_model=str(converted), output_dir=tmp_path)
+    coord, box, atype = frames(1)
+    out = trainer.model(torch.from_numpy(coord.reshape(1, -1, 3)), torch.from_numpy(atype),
+                        torch.from_numpy(box.reshape(1, 3, 3)))
+    energy, force, _ = DeepPot(DEEPMD_PT / "se_atten.dp").eval(coord, box, atype)
+    np.testing.assert_allclose(out["energy"].detach().numpy().reshape(1, 1), energy, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(out["force"].detach().numpy(), force, rtol=0, atol=1e-10)
+
+
+def test_checkpoint_needs_a_model_section(tmp_path, capsys):
+    """A .dp without a model section deeppot validates (DeePMD-kit's writer allows any) cannot become a checkpoint."""
+    path = edited_dp(tmp_path, lambda content: content.update(model_def_script={}))
+    err = refused(capsys, path, tmp_path / "out.pt")
+    assert "out.pt: a checkpoint needs the model section of input.json (model_def_script)" in err
+    assert "edited.dp (model_def_script): type_map: required key missing" in err

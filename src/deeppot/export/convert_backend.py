@@ -8,8 +8,10 @@ suffix, as DeePMD-kit does:
 - ``.dp``: read and written (:mod:`deeppot.export.dp_file`);
 - ``.pth``: a deeppot frozen model, read and written (:mod:`deeppot.export.model_file`; what ``deeppot freeze``
   writes, so LAMMPS, ASE and ``deeppot test`` take it);
-- ``.pt``: read only; a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint
-  (:mod:`deeppot.export.deepmd_checkpoint`), told apart by their content.
+- ``.pt``: read: a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint
+  (:mod:`deeppot.export.deepmd_checkpoint`), told apart by their content; written: a deeppot checkpoint at step
+  0 (model section, weights, min_nbor_dist; no optimizer state), for ``deeppot train --init-model``, freeze and
+  test. Its model section comes from the input's ``model_def_script``, which must describe the model.
 """
 
 from pathlib import Path
@@ -21,7 +23,7 @@ from deeppot.errors import ModelFileError
 from deeppot.export.dp_file import DP_SUFFIX, read_dp_file, write_dp_file
 
 READ_SUFFIXES = (".dp", ".pth", ".pt")
-WRITE_SUFFIXES = (".dp", ".pth")
+WRITE_SUFFIXES = (".dp", ".pth", ".pt")
 _OTHER_BACKENDS = {".pb": "TensorFlow", ".savedmodel": "JAX", ".jax": "JAX", ".hlo": "JAX", ".pt2": "PyTorch-exportable",
                    ".pte": "PyTorch-exportable", ".yaml": "DeePMD-kit's YAML", ".yml": "DeePMD-kit's YAML",
                    ".json": "Paddle", ".pd": "Paddle", ".savedmodeltf": "TensorFlow 2"}
@@ -50,19 +52,23 @@ def read_portable(path: Path) -> Dict[str, Any]:
     return _from_torch_file(path)
 
 
-def write_portable(path: Path, content: Dict[str, Any], model=None) -> None:
+def write_portable(path: Path, content: Dict[str, Any], model=None, source: Path = None) -> None:
     """Write the portable form ``content`` as the model file ``path`` (its suffix picks the kind), atomically;
-    ``model``: deeppot's model of it, if already built (a .pth is written from it)."""
+    ``model``: deeppot's model of it, if already built (a .pth is written from it); ``source``: where ``content``
+    was read, named in errors."""
     path = Path(path)
     check_suffix(path, WRITE_SUFFIXES, "write")
     if path.suffix == DP_SUFFIX:
         write_dp_file(path, {"model": content["model"], "model_def_script": content["model_def_script"],
                              "@variables": {"min_nbor_dist": float(content["min_nbor_dist"])}})
         return
+    model = model if model is not None else model_from_portable(content, path)
+    if path.suffix == ".pt":
+        _write_checkpoint(path, content, model, source or path)
+        return
     from deeppot.export.model_file import save_model_file
 
-    save_model_file(model if model is not None else model_from_portable(content, path), content["model_def_script"],
-                    path)
+    save_model_file(model, content["model_def_script"], path)
 
 
 def convert_backend(source: Path, target: Path) -> Dict[str, Any]:
@@ -72,7 +78,7 @@ def convert_backend(source: Path, target: Path) -> Dict[str, Any]:
     check_suffix(Path(target), WRITE_SUFFIXES, "write")
     content = read_portable(source)
     model = model_from_portable(content, source)  # refuses a model deeppot cannot run, whatever the output kind
-    write_portable(target, content, model)
+    write_portable(target, content, model, Path(source))
     return content
 
 
@@ -93,6 +99,32 @@ def model_from_portable(content: Dict[str, Any], source: Path):
         raise ModelFileError(f"{source}: deeppot cannot run this model: {detail}") from None
     model.min_nbor_dist = float(content["min_nbor_dist"])
     return model.eval()
+
+
+def _write_checkpoint(path: Path, content: Dict[str, Any], model, source: Path) -> None:
+    """A deeppot training checkpoint (step 0) of ``model``, its model section validated from the model_def_script
+    of ``source``."""
+    import torch
+
+    from deeppot.export.deepmd_checkpoint import deeppot_model_config
+    from deeppot.model.build import build_model
+    from deeppot.train.checkpoint import atomic_write
+
+    if getattr(model.descriptor, "compressed", False):
+        raise ModelFileError(f"{path}: a compressed model cannot be a training checkpoint (its embedding nets are "
+                             "tables); write a .pth instead")
+    config = deeppot_model_config(content["model_def_script"] or {}, f"{source} (model_def_script)",
+                                  f"{path}: a checkpoint needs the model section of input.json (model_def_script), "
+                                  "and this one does not validate (write a .pth instead, which needs none)")
+    built = build_model(config)
+    try:
+        built.load_state_dict(model.state_dict())
+    except RuntimeError:
+        raise ModelFileError(f"{path}: the input's model section (model_def_script) does not describe its model "
+                             "(different networks); a checkpoint needs both to agree; write a .pth instead") from None
+    state = {"model_params": config.model_dump(mode="json"), "model": built.state_dict(), "step": 0,
+             "min_nbor_dist": float(content["min_nbor_dist"])}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_dp_as_model(path: Path) -> Tuple[Any, Dict]:

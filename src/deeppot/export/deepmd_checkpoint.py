@@ -64,7 +64,8 @@ def read_deepmd_checkpoint(path: Path, state: Dict) -> Dict[str, Any]:
                              f"{', '.join(map(repr, params['model_dict']))}); deeppot has no multi-task models. "
                              "Take one branch out with DeePMD-kit first: 'dp --pt freeze -c CHECKPOINT --head "
                              "BRANCH' then 'dp convert-backend frozen_model.pth model.dp'")
-    config = _model_config(path, params)
+    config = deeppot_model_config(params, f"{path} (_extra_state/model_params)",
+                                  "this DeePMD-kit model has parts deeppot does not implement")
     from deeppot.model.build import build_model  # the model package imports the export layer's neighbors
 
     skeleton = build_model(config).serialize()
@@ -81,8 +82,10 @@ def read_deepmd_checkpoint(path: Path, state: Dict) -> Dict[str, Any]:
             "min_nbor_dist": -1.0 if min_nbor is None else float(min_nbor)}
 
 
-def _model_config(path: Path, params: Dict) -> ModelConfig:
-    """deeppot's validated model section of DeePMD-kit's ``model_params`` (inert DeePMD-kit keys dropped)."""
+def deeppot_model_config(params: Dict, where: str, why: str) -> ModelConfig:
+    """deeppot's validated model section of DeePMD-kit's ``model_params`` (or of a deeppot model section; inert
+    DeePMD-kit keys dropped), found at ``where`` (file and key, named in errors); ModelFileError otherwise, its
+    problems (each with its JSON path) under the heading ``why``."""
     section = {k: v for k, v in params.items() if k not in _INERT_KEYS}
     if section.get("bridging_method", "None") == "None":
         section = {k: v for k, v in section.items() if k not in _BRIDGING_KEYS}
@@ -91,15 +94,15 @@ def _model_config(path: Path, params: Dict) -> ModelConfig:
         # DeePMD-kit's PyTorch models ignore a tensor fitting's sel_type (its atom_exclude_types selects)
         section["fitting_net"] = {k: v for k, v in fitting.items() if k != "sel_type"}
     if section.get("type", "standard") != "standard" or "use_srtab" in section:
-        raise ModelFileError(f"{path}: a DeePMD-kit '{section.get('type', 'DP/ZBL (use_srtab)')}' model; deeppot reads "
-                             "only standard descriptor + fitting checkpoints")
+        raise ModelFileError(f"{where}: a DeePMD-kit '{section.get('type', 'DP/ZBL (use_srtab)')}' model; deeppot "
+                             "reads only standard descriptor + fitting models")
     try:
         return ModelConfig.model_validate(section)
     except ValidationError as exc:
-        problems = format_problems(f"{path} (_extra_state/model_params)", problems_from_pydantic(exc.errors(), section))
-        raise ModelFileError(f"this DeePMD-kit model has parts deeppot does not implement:\n{problems}") from None
+        problems = format_problems(where, problems_from_pydantic(exc.errors(), section))
+        raise ModelFileError(f"{why}:\n{problems}") from None
     except ConfigError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise ModelFileError(f"{where}: {exc}") from None
 
 
 def _fill(node: Any, where: List, tensors: Dict[str, torch.Tensor], prefix: str, used: Set[str], path: Path) -> Any:
