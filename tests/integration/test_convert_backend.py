@@ -15,7 +15,7 @@ from deeppot.calculator import DP
 from deeppot.cli import main
 from deeppot.config import validate_input
 from deeppot.export.dp_file import read_dp_file, write_dp_file
-from deeppot.export.model_file import read_model_metadata
+from deeppot.export.model_file import read_model_metadata, save_model_file
 from deeppot.infer import DeepPot
 from deeppot.train.trainer import Trainer
 from helpers import ROOT, WATER, small_water_input
@@ -63,6 +63,7 @@ def test_water_checkpoint_to_dp_to_pth_and_back(water, caplog):
         davg = header["model"]["descriptor"]["@variables"]["davg"]
         np.testing.assert_array_equal(handle[davg][()], trainer.model.descriptor.davg.numpy())
     same_numbers(checkpoint, dp_file)  # DeepPot (so deeppot test and ASE) takes the .dp directly
+    assert main(["test", "-m", str(dp_file), "-s", str(WATER / "data_3"), "-n", "1"]) == 0
 
     assert convert(dp_file, frozen) == 0
     meta = read_model_metadata(frozen)
@@ -206,3 +207,22 @@ def test_checkpoint_needs_a_model_section(tmp_path, capsys):
     err = refused(capsys, path, tmp_path / "out.pt")
     assert "out.pt: a checkpoint needs the model section of input.json (model_def_script)" in err
     assert "edited.dp (model_def_script): type_map: required key missing" in err
+
+
+def test_parts_that_would_be_lost_are_refused(water, tmp_path, capsys):
+    """A modifier (DPLR) has no place in a .dp, and a checkpoint tensor deeppot's model has no place for means a
+    part deeppot lacks: both refused rather than dropped."""
+    trainer = water[0]
+    with_modifier = tmp_path / "dplr.pth"
+    save_model_file(trainer.model, trainer.model_params(), with_modifier,
+                    modifier={"type": "dipole_charge", "@variables": {"charges": np.ones(2)}})
+    err = refused(capsys, with_modifier, tmp_path / "out.dp")
+    assert "carries a 'dipole_charge' modifier, which convert-backend does not carry" in err
+
+    state = torch.load(DEEPMD_PT / "se_e2_a.pt", weights_only=True)
+    state["model"]["model.Default.atomic_model.descriptor.sea.extra_gate"] = torch.ones(3)
+    extra = tmp_path / "extra.pt"
+    torch.save(state, extra)
+    err = refused(capsys, extra, tmp_path / "out.dp")
+    assert "holds tensors deeppot's se_e2_a model has no place for (model.Default.atomic_model.descriptor.sea." \
+           "extra_gate)" in err
