@@ -96,6 +96,15 @@ def rank_pids(parent: int) -> dict:
     return found
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
 def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
     write_json(tmp_path / "input.json", tiny_input(two_frames, 1, numb_steps=100000))
     launcher = subprocess.Popen([*TORCHRUN, "-m", "deeppot", "train", "input.json"], cwd=tmp_path, text=True,
@@ -118,6 +127,5 @@ def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
             launcher.kill()
     assert launcher.returncode != 0
     assert stopped_after < 60
-    with pytest.raises(ProcessLookupError):
-        os.kill(pids[0], 0)  # rank 0 is gone too
+    assert not running(pids[0])  # rank 0 is gone too
     assert "another training process stopped" in stderr or "SIGKILL" in stderr, stderr[-3000:]
