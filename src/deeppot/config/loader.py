@@ -103,6 +103,9 @@ def load_input(path: str | Path) -> InputConfig:
             ) from None
     config = validate_input(raw, str(path))
     resolve_modifier_path(config.model.modifier, file.parent)
+    from deeppot.model.pair_table import resolve_table_file  # reads the table file: numpy, after validation
+
+    resolve_table_file(config.model, file.parent)
     return config
 
 

@@ -680,6 +680,18 @@ class ModelConfig(Section):
     """Fixed output bias per type, e.g. {"energy": [null, 0.0]}; ``null`` entries are fitted."""
     modifier: DipoleChargeModifierConfig | None = None
     """A term outside the fitted model, removed from the labels in training and added back in evaluation (DPLR)."""
+    use_srtab: str | None = None
+    """Pair table file (r, then one energy column per type pair: 0-0, 0-1, ..., 1-1, ...) blended with the DP
+    energy at short range (DeePMD-kit's DP/ZBL model); relative to input.json's folder."""
+    smin_alpha: float | None = Field(None, gt=0)
+    """Decay length (Angstrom) of the soft-min nearest-neighbor distance that switches the table in; ``None``: 0.1."""
+    sw_rmin: float | None = None
+    """Soft-min distance (Angstrom) below which the energy is the table's alone; required with use_srtab."""
+    sw_rmax: float | None = None
+    """Soft-min distance (Angstrom) above which the energy is the DP model's alone; required with use_srtab."""
+    srtab_add_bias: bool = True
+    """Add the output bias to the table energy too (DeePMD-kit TF's key); deeppot, as DeePMD-kit 3.2's PyTorch
+    backend, adds one bias to the blended energy, which equals ``true``."""
 
     @field_validator("type_map")
     @classmethod
@@ -701,6 +713,7 @@ class ModelConfig(Section):
         found += type_index_problems(self.atom_exclude_types, ntypes, ("atom_exclude_types",))
         found += self._tensor_fitting_problems()
         found += self._aparam_mask_problems()
+        found += self._srtab_problems()
         if len(getattr(self.fitting_net, "atom_ener", [])) > ntypes:
             found.append(
                 (
@@ -712,6 +725,26 @@ class ModelConfig(Section):
         if found:
             raise SectionProblems(found)
         return self
+
+    def _srtab_problems(self) -> list[tuple[Path, str]]:
+        """The DP/ZBL keys (use_srtab, smin_alpha, sw_rmin, sw_rmax, srtab_add_bias) complete and consistent."""
+        keys = ("smin_alpha", "sw_rmin", "sw_rmax", "srtab_add_bias")
+        if self.use_srtab is None:
+            return [((key,), "only acts with model/use_srtab (the pair table file); remove it or give use_srtab")
+                    for key in keys if getattr(self, key) != type(self).model_fields[key].default]
+        found: list[tuple[Path, str]] = [((key,), "is required with model/use_srtab; give the distance in Angstrom")
+                                         for key in ("sw_rmin", "sw_rmax") if getattr(self, key) is None]
+        if not found and self.sw_rmin >= self.sw_rmax:
+            found.append((("sw_rmax",), f"({self.sw_rmax}) must be larger than sw_rmin ({self.sw_rmin})"))
+        if not self.srtab_add_bias:
+            found.append((("srtab_add_bias",), "false is not supported: deeppot adds one output bias to the blended "
+                          "energy (DeePMD-kit 3.2's PyTorch DP/ZBL model), which is TF's true; remove it"))
+        if self.fitting_net.type != "ener" or self.descriptor.type == "se_a_mask":
+            found.append((("use_srtab",), "needs an energy fitting and a descriptor with a cut-off (not "
+                          f"{self.fitting_net.type} / {self.descriptor.type}); remove use_srtab"))
+        if self.smin_alpha is None:
+            self.smin_alpha = 0.1
+        return found
 
     def _aparam_mask_problems(self) -> list[tuple[Path, str]]:
         """se_a_mask reads its real/virtual mask from aparam: it needs an energy fitting with numb_aparam 1 and

@@ -100,7 +100,7 @@ class DeepEval:
 
 def _fitting_type(model) -> str:
     """The fitting type (a key of ``deeppot.model.MODELS``) of a model instance."""
-    return next(name for name, cls in MODELS.items() if type(model) is cls)
+    return next(name for name, cls in MODELS.items() if isinstance(model, cls))  # a DP/ZBL model is an energy model
 
 
 def _frame_batches(arrays: Dict[str, Optional[np.ndarray]], frames_per_call: int) -> Iterator[Dict]:

@@ -30,7 +30,12 @@ def data_label_options(config) -> dict:
 
 
 def deserialize_model(data: dict):
-    """A model from DeePMD-kit's serialized dict; the fitting's ``type`` picks the class."""
+    """A model from DeePMD-kit's serialized dict; a DP/ZBL dict (type "zbl") is a DPZBLModel, otherwise the
+    fitting's ``type`` picks the class."""
+    if data.get("type") == "zbl":
+        from deeppot.model.zbl_model import DPZBLModel
+
+        return DPZBLModel.deserialize(data)
     return model_class(data["fitting"].get("type", "ener")).deserialize(data)
 
 

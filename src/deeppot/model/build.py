@@ -1,11 +1,15 @@
 """Build a model from the validated, resolved ``model`` section of input.json."""
 
+from pathlib import Path
+
 from deeppot.config import ModelConfig
 from deeppot.descriptor import descriptor_class
 from deeppot.errors import ConfigError
 from deeppot.fitting.energy import EnergyFitting
 from deeppot.model.energy_model import EnergyModel
+from deeppot.model.pair_table import PairTableEnergy
 from deeppot.model.tensor_model import DipoleModel, PolarModel
+from deeppot.model.zbl_model import DPZBLModel
 
 
 def build_model(config: ModelConfig) -> EnergyModel:
@@ -40,14 +44,23 @@ def build_energy_model(config: ModelConfig) -> EnergyModel:
         mixed_types=descriptor.shared_fitting,
         use_aparam_as_mask=fit_cfg.use_aparam_as_mask,
     )
-    return EnergyModel(
-        descriptor,
-        fitting,
-        config.type_map,
-        atom_exclude_types=config.atom_exclude_types,
-        pair_exclude_types=config.pair_exclude_types,
-        preset_out_bias=config.preset_out_bias,
-    )
+    exclusions = dict(atom_exclude_types=config.atom_exclude_types, pair_exclude_types=config.pair_exclude_types,
+                      preset_out_bias=config.preset_out_bias)
+    if config.use_srtab is not None:
+        return build_zbl_model(config, descriptor, fitting, exclusions)
+    return EnergyModel(descriptor, fitting, config.type_map, **exclusions)
+
+
+def build_zbl_model(config: ModelConfig, descriptor, fitting: EnergyFitting, exclusions: dict) -> DPZBLModel:
+    """DP/ZBL (model/use_srtab): the table file read for the DP part's rcut and neighbor count. A table file that
+    is gone (a checkpoint moved elsewhere) gives an empty table, which the checkpoint's state fills."""
+    ntypes, table_file = len(config.type_map), Path(config.use_srtab)
+    if table_file.is_file():
+        table = PairTableEnergy.from_file(table_file, ntypes, descriptor.rcut, sum(descriptor.sel), "model/use_srtab")
+    else:
+        table = PairTableEnergy.placeholder(ntypes, descriptor.rcut, sum(descriptor.sel))
+    return DPZBLModel(descriptor, fitting, config.type_map, table, config.sw_rmin, config.sw_rmax,
+                      config.smin_alpha, **exclusions)
 
 
 BUILDERS = {"ener": build_energy_model, "dipole": DipoleModel.from_config, "polar": PolarModel.from_config}
