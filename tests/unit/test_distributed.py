@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from deeppot.data import BatchSampler, DeepmdSystem
 from deeppot.errors import DistributedError
-from deeppot.train.distributed import World
+from deeppot.train.distributed import World, timeout_from_env
 from helpers import WATER
 
 
@@ -28,6 +28,16 @@ def test_frame_shares_split_every_system_and_give_each_rank_a_frame():
     assert [s[0].tolist() for s in shares] == [[0, 3, 6], [1, 4], [2, 5]]
     assert [s[1].tolist() for s in shares] == [[0], [1], [0]]  # fewer frames than ranks: one frame each
     assert World(0, 1).frame_shares([5])[0].tolist() == list(range(5))
+
+
+def test_timeout_comes_from_the_environment_and_a_bad_value_is_named(monkeypatch):
+    monkeypatch.delenv("DEEPPOT_DIST_TIMEOUT", raising=False)
+    assert timeout_from_env() == 1800
+    monkeypatch.setenv("DEEPPOT_DIST_TIMEOUT", "45")
+    assert timeout_from_env() == 45
+    monkeypatch.setenv("DEEPPOT_DIST_TIMEOUT", "ten")
+    with pytest.raises(DistributedError, match="DEEPPOT_DIST_TIMEOUT='ten'"):
+        timeout_from_env()
 
 
 @pytest.fixture(scope="module")

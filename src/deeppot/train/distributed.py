@@ -57,6 +57,17 @@ def mixed_seed(entropy: Sequence[int]) -> int:
     return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1, np.uint64)[0])
 
 
+def timeout_from_env() -> int:
+    """``DEEPPOT_DIST_TIMEOUT`` in seconds (a whole number > 0), else :data:`DEFAULT_TIMEOUT_S`."""
+    value = os.environ.get("DEEPPOT_DIST_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT_S
+    if not value.isdigit() or int(value) == 0:
+        raise DistributedError(f"environment variable DEEPPOT_DIST_TIMEOUT={value!r}: not a whole number of seconds "
+                               "above 0; set it to e.g. 600 or unset it (default 1800)")
+    return int(value)
+
+
 def backend_reason(exc: Exception) -> str:
     """The gist of a gloo/nccl error: its first line without the source location and the advice after it."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
@@ -84,7 +95,7 @@ class World:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         if size <= 1:
             return cls()
-        timeout = datetime.timedelta(seconds=float(os.environ.get("DEEPPOT_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)))
+        timeout = datetime.timedelta(seconds=timeout_from_env())
         backend = "gloo"
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
