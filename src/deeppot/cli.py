@@ -22,11 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deeppot v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from deeppot.commands import (compress, convert, convert_backend, doc_train_input, freeze, model_devi, neighbor_stat,
-                                  plot, show, test, train)
+    from deeppot.commands import (change_bias, compress, convert, convert_backend, doc_train_input, freeze, model_devi,
+                                  neighbor_stat, plot, show, test, train)
 
     for module in (train, freeze, test, compress, convert, convert_backend, neighbor_stat, model_devi, plot, show,
-                   doc_train_input):
+                   doc_train_input, change_bias):
         command = module.add_parser(sub)
         _add_common(command)
     return parser

@@ -1,11 +1,11 @@
-"""``deeppot train input.json [--restart CKPT | --init-model CKPT]``."""
+"""``deeppot train input.json [--restart CKPT | --init-model CKPT | --finetune MODEL [--model-branch RANDOM]]``."""
 
 import argparse
 import logging
 from pathlib import Path
 
 from deeppot.config import load_input
-from deeppot.errors import ConfigError
+from deeppot.errors import ConfigError, OptionError
 
 log = logging.getLogger("deeppot")
 
@@ -25,6 +25,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        "data order and step all resume")
     start.add_argument("-i", "--init-model", metavar="CKPT",
                        help="start a new run (step 0) from the weights of this checkpoint")
+    start.add_argument("-t", "--finetune", metavar="MODEL",
+                       help="fine-tune a pretrained checkpoint or frozen model on this input's data: its weights, "
+                       "type_map mapped by element name to input.json's (a subset or another order), the output bias "
+                       "refitted on the new data; input.json's descriptor must match the pretrained one")
+    parser.add_argument("--model-branch", default="", metavar="BRANCH",
+                        help="with --finetune: RANDOM re-initialises the fitting net (only the descriptor is "
+                        "pretrained; the bias is set, not changed, from the data); deeppot models are single-task")
     parser.add_argument("-o", "--output", default="out.json", help="normalized input written here (default out.json)")
     parser.set_defaults(func=run)
     return parser
@@ -37,11 +44,14 @@ def run(args: argparse.Namespace) -> None:
 
     if not Path(args.INPUT).is_file():
         raise ConfigError(f"{args.INPUT}: input file not found")
+    if args.model_branch and not args.finetune:
+        raise OptionError("--model-branch applies to --finetune only; give --finetune MODEL or leave it out")
     config = load_input(args.INPUT)
     world = World.from_environment()  # several processes under torchrun, else one
     log.info(configure_threads().describe())
     try:
-        trainer = Trainer(config, restart=args.restart, init_model=args.init_model, world=world)
+        trainer = Trainer(config, restart=args.restart, init_model=args.init_model, world=world,
+                          finetune=args.finetune, model_branch=args.model_branch)
         if world.is_main:
             write_out_json(trainer, Path(args.output))
         trainer.run()

@@ -30,6 +30,7 @@ from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.distributed import DiscardedRows, World
 from deeppot.train.eta import EtaClock
+from deeppot.train.finetune import load_pretrained
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.sel import NeighborStatistics, resolve_model_section
 from deeppot.train.neighbor_cache import NeighborCache
@@ -102,11 +103,14 @@ def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section:
 
 class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
-                 output_dir: Path = Path("."), world: World = World()):
+                 output_dir: Path = Path("."), world: World = World(),
+                 finetune: Optional[str] = None, model_branch: Optional[str] = None):
         """``world``: the data-parallel processes this one trains with (train/distributed.py)."""
         tune_allocator()
         self.world = world
         check_supported(config)
+        # --finetune: the pretrained model for input.json's type_map (train/finetune.py), checked before any data
+        self.pretrained = load_pretrained(finetune, config.model, model_branch) if finetune else None
         require_tensorboard(config.training)
         self.config = config
         self.output_dir = Path(output_dir)
@@ -163,6 +167,8 @@ class Trainer:
         mcfg = self.config.model
         stat = NeighborStatistics(self.train_data.systems, len(mcfg.type_map))
         previous = checkpoint["model_params"] if checkpoint is not None else None
+        if self.pretrained is not None:  # an "auto" sel takes the pretrained model's
+            previous = self.pretrained.model_params
         self.model_config = resolve_model_section(mcfg, stat, previous)  # every sel a number
         model = build_model(self.model_config)
         if checkpoint is not None:
@@ -189,6 +195,9 @@ class Trainer:
             for i, (system, bs) in enumerate(zip(self.train_data.systems, self.train_data.batch_sizes))
             for _, batch in zip(range(mcfg.data_stat_nbatch), iter_frames(system, bs, i))
         ]
+        if self.pretrained is not None:  # pretrained weights and statistics, output bias refitted on this data
+            self.pretrained.apply(model, stat_batches, mcfg.data_stat_protect)
+            return model
         compute_descriptor_statistics(model, stat_batches, mcfg.data_stat_protect)
         model.compute_output_bias(stat_batches)
         compute_parameter_statistics(model, stat_batches, mcfg.data_stat_protect)

@@ -1,0 +1,366 @@
+"""Fine-tuning and output-bias refits (DeePMD-kit's ``dp train --finetune`` and ``dp change-bias``).
+
+- :func:`refit_output_bias`: the per-type output bias (``out_bias``) refitted on sampled frames, in DeePMD-kit's two
+  modes: "change" (``change-by-statistic``: least squares on label - prediction, added to the bias) and "set"
+  (``set-by-statistic``: least squares on the labels, spec 3.11). Energy and tensor (dipole, polar) models.
+- :func:`remap_model_types`: a serialized model dict (spec section 5) with its type-dependent parameters (out_bias,
+  descriptor statistics, per-type networks, type-embedding rows, exclusions) moved to another type_map, by
+  element name. Mixed-type descriptors (se_atten, se_atten_v2) take any reordering or subset, as DeePMD-kit's
+  ``change_type_map``; type-blocked ones (se_e2_a, se_e2_r, se_e3, and se_e2_a with a type embedding) take a
+  reordering only (DeePMD-kit refuses both): dropping an element drops its neighbor block and changes the
+  descriptor's normalisation by the neighbor count. loc_frame and se_a_mask are refused, as are new elements.
+- :func:`load_pretrained` / :meth:`Pretrained.apply`: the trainer's ``--finetune`` hook. As in DeePMD-kit, the model
+  is input.json's; the pretrained weights and descriptor statistics are copied into it (with ``--model-branch
+  RANDOM`` the descriptor's alone, the fitting keeping its fresh initialisation), then the output bias is refitted on
+  the first ``data_stat_nbatch`` batches of each training system ("change" mode, "set" with RANDOM). Unlike
+  DeePMD-kit, which warns, a descriptor (or, without RANDOM, fitting) section of input.json that differs from the
+  pretrained one is an error naming the keys: the weights would not mean the same.
+"""
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from deeppot import keys
+from deeppot.errors import ConfigError, DataError, ModelFileError, OptionError
+
+log = logging.getLogger("deeppot")
+
+BIAS_MODES = ("change", "set")
+RANDOM_BRANCH = "RANDOM"
+SINGLE_TASK_BRANCHES = ("", "Default")  # what a single-task model answers to, as DeePMD-kit
+MIXED_TYPE_DESCRIPTORS = ("dpa1", "se_atten", "se_atten_v2")  # serialized type names: one neighbor block
+TYPE_BLOCKED_DESCRIPTORS = ("se_e2_a", "se_r", "se_e2_r", "se_e3")  # one neighbor block (sel entry) per type
+PER_TYPE_FITTING_VARIABLES = ("bias_atom_e", "scale", "constant_matrix")  # fitting arrays with a type axis first
+IGNORED_SECTION_KEYS = ("@variables", "networks", "trainable", "type_map", "@version", "precision")  # precision: cast
+
+
+# ---------------------------------------------------------------- output bias
+def output_label_names(model) -> List[str]:
+    """The labels a model's output bias is fitted to: energy, or a tensor model's global and atomic tensor."""
+    label = getattr(model, "label_name", None)
+    return [keys.ENERGY] if label is None else [label, "atom_" + label]
+
+
+def has_output_labels(model, batches: List[Dict]) -> bool:
+    return any(batch.get(keys.find_key(name), 0.0) and name in batch
+               for batch in batches for name in output_label_names(model))
+
+
+def _predict(model, batch: Dict) -> Dict[str, np.ndarray]:
+    """The model's outputs on a numpy batch, as numpy arrays."""
+    from deeppot.train.trainer import batch_to_torch, evaluate_batch  # the trainer imports this module
+
+    with torch.no_grad() if model.output_type != keys.ENERGY else torch.enable_grad():
+        pred = evaluate_batch(model, batch_to_torch(batch), False)
+    return {name: value.detach().cpu().numpy() for name, value in pred.items()}
+
+
+def _residual_batch(model, batch: Dict) -> Dict:
+    """``batch`` with each output label replaced by label - prediction (eV for energy; the labels' units)."""
+    pred = _predict(model, batch)
+    out = dict(batch)
+    if model.output_type == keys.ENERGY:
+        if keys.ENERGY in batch:
+            out[keys.ENERGY] = np.asarray(batch[keys.ENERGY]).reshape(-1) - pred[keys.ENERGY].reshape(-1)
+        return out
+    label, name = model.label_name, model.output_name
+    if label in batch:
+        out[label] = np.asarray(batch[label]) - pred["global_" + name].reshape(np.shape(batch[label]))
+    if "atom_" + label in batch:
+        out["atom_" + label] = np.asarray(batch["atom_" + label]) - pred[name].reshape(np.shape(batch["atom_" + label]))
+    return out
+
+
+def refit_output_bias(model, batches: List[Dict], mode: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Refit ``model.out_bias`` (1 x ntypes x output_dim) on numpy ``batches`` (with the model's types) in DeePMD-kit's
+    "change" or "set" mode; out_std becomes the residual's std. Returns (old bias, new bias), ntypes x output_dim."""
+    if mode not in BIAS_MODES:
+        raise OptionError(f"--mode {mode!r}: use one of {', '.join(BIAS_MODES)}")
+    if not has_output_labels(model, batches):
+        raise DataError(f"no frame of the data carries {' or '.join(output_label_names(model))} labels, which the "
+                        f"{model.output_type} model's bias is fitted to; give systems with {output_label_names(model)[0]}"
+                        ".npy in their sets")
+    old = model.out_bias.detach().clone()
+    if mode == "set":
+        model.compute_output_bias(batches)
+    else:
+        residual = [_residual_batch(model, batch) for batch in batches]
+        with torch.no_grad():
+            model.out_bias.zero_()
+        model.compute_output_bias(residual)
+        with torch.no_grad():
+            model.out_bias.add_(old.to(model.out_bias.device))
+    old_np = old.cpu().numpy()[0]
+    new_np = model.out_bias.detach().cpu().numpy()[0]
+    log.info("output bias of %s changed (mode %s) from %s to %s", list(model.type_map), mode,
+             old_np.reshape(len(model.type_map), -1).tolist(), new_np.reshape(len(model.type_map), -1).tolist())
+    return old_np, new_np
+
+
+def set_output_bias(model, values: List[float]) -> None:
+    """Per-type energy bias (eV) given by the user (``change-bias -b``): one value per type of the model's type_map."""
+    if model.output_type != keys.ENERGY:
+        raise OptionError(f"-b/--bias-value: user-given bias values are for energy models only (as in DeePMD-kit); "
+                          f"this is a {model.output_type} model: refit it on data with -s")
+    if len(values) != len(model.type_map):
+        raise OptionError(f"-b/--bias-value: give one value per type of the model's type_map {list(model.type_map)}, "
+                          f"got {len(values)}")
+    with torch.no_grad():
+        model.out_bias.copy_(torch.tensor(values, dtype=torch.float64).reshape(model.out_bias.shape))
+    log.info("output bias of %s set to %s", list(model.type_map), list(values))
+
+
+# ------------------------------------------------------------- type remapping
+def type_index(old: List[str], new: List[str], where: str) -> List[int]:
+    """index[i] = position in ``old`` of element ``new[i]``; elements ``old`` lacks are an error."""
+    missing = [name for name in new if name not in old]
+    if missing:
+        raise ConfigError(f"{where}: elements {missing} are not in the pretrained model's type_map {list(old)}; "
+                          "deeppot fine-tunes to elements the pretrained model knows (any subset, any order). Remove "
+                          "them, or train a new model from scratch")
+    return [old.index(name) for name in new]
+
+
+def _remap_atom_types(types: List[int], index: List[int]) -> List[int]:
+    return [index.index(t) for t in types if t in index]
+
+
+def _remap_pairs(pairs: List, index: List[int]) -> List[List[int]]:
+    return [[index.index(a), index.index(b)] for a, b in pairs if a in index and b in index]
+
+
+def _remap_networks(collection: dict, index: List[int], nold: int, symmetric: bool = False) -> dict:
+    """A NetworkCollection dict (networks indexed row-major by ndim type indices) for the new types. ``symmetric``:
+    a pair's net serves both orders and only the one with descending indices is used (se_e3's (tj, ti), ti <= tj)."""
+    ndim, n = collection["ndim"], len(index)
+    if ndim > 0:
+        nets = collection["networks"]
+        old_key = [tuple(index[i] for i in np.unravel_index(flat, (n,) * ndim)) for flat in range(n**ndim)]
+        if symmetric:
+            old_key = [tuple(sorted(key, reverse=True)) for key in old_key]
+        collection["networks"] = [nets[int(np.ravel_multi_index(key, (nold,) * ndim))] for key in old_key]
+    collection["ntypes"] = n
+    return collection
+
+
+def _identity_part(ntypes: int, width: int) -> np.ndarray:
+    """What the residual connection of a first layer ntypes -> width adds to its one-hot input (as DeePMD-kit's
+    layers: x when width = ntypes, [x, x] when width = 2 ntypes, nothing otherwise), as a matrix."""
+    eye = np.eye(ntypes)
+    return eye if width == ntypes else np.concatenate([eye, eye], axis=1) if width == 2 * ntypes else 0.0 * eye[:, :0]
+
+
+def _remap_type_embedding(embedding: dict, index: List[int], nold: int) -> dict:
+    """A TypeEmbedNet dict: the one-hot input rows of its first layer selected and reordered. A residual connection
+    (width = ntypes or 2 ntypes, before or after) is folded into the weights for a linear layer, as DeePMD-kit does;
+    with another activation it cannot be, and is refused."""
+    n = len(index)
+    if embedding.get("use_econf_tebd"):
+        raise ConfigError("a type embedding from electron configurations (use_econf_tebd) cannot be remapped; "
+                          "fine-tune with the pretrained type_map")
+    first = embedding["embedding"]["layers"][0]
+    w = np.asarray(first["@variables"]["w"])
+    width = w.shape[1]
+    residual_old, residual_new = _identity_part(nold, width), _identity_part(n, width)
+    if residual_old.size == 0 and residual_new.size == 0:
+        first["@variables"]["w"] = w[index]
+    elif embedding.get("activation_function", "").lower() in ("linear", "none"):
+        effective = (w + residual_old if residual_old.size else w)[index]
+        first["@variables"]["w"] = effective - residual_new if residual_new.size else effective
+    else:
+        raise ConfigError(f"the pretrained type embedding's first layer ({nold} types -> {width}) has a residual "
+                          f"connection and activation {embedding.get('activation_function')}, which a changed "
+                          "type_map would break (DeePMD-kit refuses it too); fine-tune with the pretrained type_map")
+    embedding["ntypes"] = n
+    if "in_dim" in embedding["embedding"]:
+        embedding["embedding"]["in_dim"] = n
+    return embedding
+
+
+def _remap_descriptor(data: dict, index: List[int], nold: int) -> dict:
+    kind = data["type"]
+    if kind == "hybrid":
+        data["list"] = [_remap_descriptor(member, index, nold) for member in data["list"]]
+        return data
+    if kind not in MIXED_TYPE_DESCRIPTORS + TYPE_BLOCKED_DESCRIPTORS:
+        raise ConfigError(f"descriptor {kind}: its type-dependent parameters cannot be moved to another type_map "
+                          "(deeppot remaps se_e2_a, se_e2_r, se_e3 by reordering, se_atten and se_atten_v2 by any "
+                          "subset or order); fine-tune with the pretrained model's type_map")
+    variables = data["@variables"]
+    if kind in TYPE_BLOCKED_DESCRIPTORS:
+        if len(index) != nold:
+            raise ConfigError(f"descriptor {kind} keeps one neighbor block per element and divides by the total "
+                              "neighbor count, so dropping an element would change the model; keep every element "
+                              "of the pretrained type_map in model/type_map (data may lack some), in any order")
+        sel = list(data["sel"])
+        starts = np.concatenate([[0], np.cumsum(sel)])
+        slots = np.concatenate([np.arange(starts[t], starts[t + 1]) for t in index]).astype(np.int64)
+        data["sel"] = [sel[t] for t in index]
+        for name in ("davg", "dstd"):
+            variables[name] = variables[name][:, slots]
+    for name in ("davg", "dstd"):
+        variables[name] = variables[name][index]
+    data["exclude_types"] = _remap_pairs(data.get("exclude_types", []), index)
+    if "embeddings" in data:
+        data["embeddings"] = _remap_networks(data["embeddings"], index, nold, symmetric=kind == "se_e3")
+    if data.get("type_embedding") is not None:
+        data["type_embedding"] = _remap_type_embedding(data["type_embedding"], index, nold)
+    if "ntypes" in data:
+        data["ntypes"] = len(index)
+    return data
+
+
+def _remap_fitting(data: dict, index: List[int], nold: int) -> dict:
+    data["ntypes"] = len(index)
+    data["nets"] = _remap_networks(data["nets"], index, nold)
+    data["exclude_types"] = _remap_atom_types(data.get("exclude_types", []), index)
+    for name in PER_TYPE_FITTING_VARIABLES:
+        value = data["@variables"].get(name)
+        if value is not None and np.shape(value)[0] == nold:
+            data["@variables"][name] = np.asarray(value)[index]
+    return data
+
+
+def remap_model_types(data: dict, type_map: List[str], where: str = "model/type_map") -> dict:
+    """A copy of serialized model dict ``data`` for ``type_map`` (elements of its own, any order; see the module
+    docstring for which descriptors allow what). The same dict when the type_map is unchanged."""
+    old = list(data["type_map"])
+    index = type_index(old, list(type_map), where)
+    if index == list(range(len(old))):
+        return data
+    nold = len(old)
+    data = copy.deepcopy(data)
+    data["type_map"] = list(type_map)
+    data["atom_exclude_types"] = _remap_atom_types(data.get("atom_exclude_types", []), index)
+    data["pair_exclude_types"] = _remap_pairs(data.get("pair_exclude_types", []), index)
+    if data.get("preset_out_bias"):
+        data["preset_out_bias"] = {k: None if v is None else [v[i] for i in index]
+                                   for k, v in data["preset_out_bias"].items()}
+    for name in ("out_bias", "out_std"):
+        data["@variables"][name] = np.asarray(data["@variables"][name])[:, index]
+    data["descriptor"] = _remap_descriptor(data["descriptor"], index, nold)
+    data["fitting"] = _remap_fitting(data["fitting"], index, nold)
+    return data
+
+
+def section_differences(pretrained, current, path: str) -> List[str]:
+    """``path/key: pretrained X, input.json Y`` for every hyper-parameter (no arrays, networks, trainable flags)
+    where two serialized sections differ."""
+    if isinstance(pretrained, dict) and isinstance(current, dict):
+        return [line for key in sorted(set(pretrained) | set(current)) if key not in IGNORED_SECTION_KEYS
+                for line in section_differences(pretrained.get(key), current.get(key), f"{path}/{key}")]
+    if isinstance(pretrained, list) and isinstance(current, list) and len(pretrained) == len(current):
+        return [line for i, (a, b) in enumerate(zip(pretrained, current))
+                for line in section_differences(a, b, f"{path}/{i}")]
+    if isinstance(pretrained, np.ndarray) or isinstance(current, np.ndarray):
+        return []
+    return [] if pretrained == current else [f"{path}: pretrained {pretrained!r}, input.json {current!r}"]
+
+
+# ------------------------------------------------------------------ fine-tune
+@dataclass
+class Pretrained:
+    """A pretrained model moved to input.json's type_map, and how to start from it."""
+
+    path: Path
+    model_dict: dict  # serialized (spec section 5), for input.json's type_map
+    model_params: Dict  # the pretrained model section, for input.json's type_map where sel is "auto"
+    random_fitting: bool  # --model-branch RANDOM: the fitting net starts fresh, the bias is set, not changed
+
+    def apply(self, model, stat_batches: List[Dict], protection: float) -> None:
+        """Copy the pretrained weights and statistics into ``model`` (built from input.json's section), then refit
+        its output bias on ``stat_batches`` (numpy, the model's types); a mismatch is a ConfigError."""
+        from deeppot.model import deserialize_model
+        from deeppot.model.statistics import compute_parameter_statistics
+
+        current = model.serialize()
+        parts = ["descriptor"] if self.random_fitting else ["descriptor", "fitting"]
+        differences = [line for part in parts
+                       for line in section_differences(self.model_dict[part], current[part], f"model/{part}")]
+        if differences:
+            only_fitting = all(line.startswith("model/fitting") for line in differences)
+            raise ConfigError(
+                f"{self.path}: input.json's model section does not match the pretrained model's, whose weights "
+                "fine-tuning reuses (per-type values in input.json's type order):\n  " + "\n  ".join(differences)
+                + f"\nSet these keys to the pretrained values ('deeppot show {self.path} descriptor fitting-net' "
+                "prints them)" + (", or re-initialise the fitting net with --model-branch RANDOM" if only_fitting else ""))
+        pretrained = deserialize_model(self.model_dict)
+        state = pretrained.state_dict()
+        if self.random_fitting:
+            state = {name: value for name, value in state.items() if name.startswith("descriptor.")}
+        model.load_state_dict(state, strict=not self.random_fitting)
+        if self.random_fitting:
+            compute_parameter_statistics(model, stat_batches, protection)
+        log.info("fine-tuning from %s: %s weights and descriptor statistics loaded%s", self.path,
+                 "descriptor" if self.random_fitting else "all", ", fitting net re-initialised (--model-branch "
+                 "RANDOM)" if self.random_fitting else "")
+        refit_output_bias(model, stat_batches, "set" if self.random_fitting else "change")
+
+
+def load_model_file(path: Path):
+    """(eager model, metadata with model_def_script) of a training checkpoint or a frozen model file; anything
+    else is a ModelFileError saying what it is."""
+    from deeppot.export.freeze import load_model_or_checkpoint
+    from deeppot.train.checkpoint import archive_kind
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: file not found; give a training checkpoint (model.ckpt-<step>.pt) or a frozen "
+                             "model (deeppot freeze)")
+    if archive_kind(path) not in ("checkpoint", "frozen"):
+        raise ModelFileError(f"{path}: neither a deeppot training checkpoint nor a frozen deeppot model; give "
+                             "model.ckpt-<step>.pt or a file written by 'deeppot freeze'")
+    return load_model_or_checkpoint(path)
+
+
+def check_model_branch(branch: Optional[str], option: str = "--model-branch") -> bool:
+    """True for RANDOM (re-initialise the fitting); "" and "Default" name a single-task model's only branch."""
+    branch = branch or ""
+    if branch == RANDOM_BRANCH:
+        return True
+    if branch not in SINGLE_TASK_BRANCHES:
+        raise OptionError(f"{option} {branch!r}: deeppot models are single-task (one branch, 'Default'); give "
+                          f"{RANDOM_BRANCH} to re-initialise the fitting net, or leave the option out")
+    return False
+
+
+def load_pretrained(path: str, model_config, model_branch: Optional[str] = None) -> Pretrained:
+    """The pretrained model of checkpoint or frozen file ``path`` for input.json's validated model section."""
+    random_fitting = check_model_branch(model_branch)
+    model, meta = load_model_file(Path(path))
+    if model.descriptor.compressed:
+        raise ModelFileError(f"{path}: a compressed model (tabulated embedding nets) cannot be fine-tuned; fine-tune "
+                             "the uncompressed frozen file or the checkpoint")
+    if model.output_type != _output_type(model_config) and not random_fitting:
+        raise ConfigError(f"model/fitting_net/type: the pretrained model predicts {model.output_type}, input.json's "
+                          f"fitting predicts {_output_type(model_config)}; give --model-branch {RANDOM_BRANCH} to keep "
+                          "only the pretrained descriptor")
+    model_dict = remap_model_types(model.serialize(), model_config.type_map)
+    params = copy.deepcopy(meta["model_def_script"])
+    params["type_map"] = list(model_config.type_map)
+    _reorder_sel(params.get("descriptor", {}), model_dict["descriptor"])
+    if list(model.type_map) != list(model_config.type_map):
+        log.info("fine-tuning: the pretrained type_map %s mapped by element name to input.json's %s",
+                 list(model.type_map), list(model_config.type_map))
+    return Pretrained(Path(path), model_dict, params, random_fitting)
+
+
+def _output_type(model_config) -> str:
+    from deeppot.model import model_class
+
+    return model_class(model_config.fitting_net.type).output_type
+
+
+def _reorder_sel(section: dict, descriptor_dict: dict) -> None:
+    """Give a pretrained model section's descriptor (and hybrid members) the remapped dict's sel."""
+    if section.get("type") == "hybrid":
+        for member, member_dict in zip(section.get("list", []), descriptor_dict.get("list", [])):
+            _reorder_sel(member, member_dict)
+    elif isinstance(section.get("sel"), list) and len(section["sel"]) == len(descriptor_dict.get("sel", [])):
+        section["sel"] = list(descriptor_dict["sel"])
