@@ -98,6 +98,22 @@ def test_bad_input(water, tmp_path, capsys, argv, message):
     assert not (tmp_path / "out.pt").exists()
 
 
+def test_datafile_lists_systems(water, tmp_path, capsys):
+    """-f: one system per line; the same bias as -s on the folder holding those systems."""
+    _, checkpoint, _ = water
+    listing = tmp_path / "systems.txt"
+    listing.write_text("\n".join(str(WATER / f"data_{i}") for i in range(4)) + "\n\n")
+    outputs = [tmp_path / "f.pt", tmp_path / "s.pt"]
+    assert main(["change-bias", str(checkpoint), "-f", str(listing), "-n", "2", "-o", str(outputs[0])]) == 0
+    assert main(["change-bias", str(checkpoint), "-s", str(WATER), "-n", "2", "-o", str(outputs[1])]) == 0
+    biases = [load_model_or_checkpoint(path)[0].out_bias for path in outputs]
+    assert not torch.equal(biases[0], load_model_or_checkpoint(checkpoint)[0].out_bias)
+    torch.testing.assert_close(biases[0], biases[1], rtol=1e-12, atol=1e-12)
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(["change-bias", str(checkpoint), "-f", str(tmp_path / "empty.txt")]) == 2
+    assert "names no system; write one system folder per line" in capsys.readouterr().err
+
+
 def test_model_file_of_another_kind(tmp_path, capsys):
     other = tmp_path / "input.pt"
     other.write_text("{}")

@@ -26,7 +26,7 @@ def finetune_input(type_map=("H", "O"), sel=(92, 46), numb_steps=1) -> dict:
     """The small water input for new data (data_1), its type_map and per-type sel in that order."""
     config = small_water_input(numb_steps=numb_steps, disp_freq=1, save_freq=1)
     config["model"].update(type_map=list(type_map), data_stat_nbatch=1)
-    config["model"]["descriptor"]["sel"] = list(sel)
+    config["model"]["descriptor"]["sel"] = sel if isinstance(sel, str) else list(sel)
     config["training"]["training_data"]["systems"] = [str(WATER / "data_1")]
     config["training"]["validation_data"]["numb_btch"] = 1
     return config
@@ -56,11 +56,13 @@ def _assert_same_up_to_bias(pretrained, finetuned):
     np.testing.assert_allclose(e1 - e0, shift, rtol=1e-9)
 
 
-@pytest.mark.parametrize("source", ["checkpoint", "frozen"])
-def test_reversed_type_map(water, tmp_path, source):
+@pytest.mark.parametrize("source, sel", [("checkpoint", (92, 46)), ("frozen", "auto")])
+def test_reversed_type_map(water, tmp_path, source, sel):
+    """sel "auto" takes the pretrained sel, in input.json's type order."""
     _, checkpoint, frozen = water
     path = checkpoint if source == "checkpoint" else frozen
-    trainer = Trainer(validate_input(finetune_input()), output_dir=tmp_path, finetune=str(path))
+    trainer = Trainer(validate_input(finetune_input(sel=sel)), output_dir=tmp_path, finetune=str(path))
+    assert trainer.model.sel == [92, 46]
     assert trainer.model.type_map == ["H", "O"]
     _assert_same_up_to_bias(load_model_or_checkpoint(path)[0], trainer.model.eval())
 
