@@ -1,4 +1,5 @@
-"""``deeppot train input.json [--restart CKPT | --init-model CKPT | --finetune MODEL [--model-branch RANDOM]]``."""
+"""``deeppot train input.json [--restart CKPT | --init-model CKPT | --finetune MODEL [--model-branch RANDOM]]
+[--device auto|cpu|cuda]``."""
 
 import argparse
 import logging
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from deeppot.config import load_input
 from deeppot.errors import ConfigError, OptionError
+from deeppot.train.device import DEVICE_CHOICES
 
 log = logging.getLogger("deeppot")
 
@@ -33,12 +35,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         help="with --finetune: RANDOM re-initialises the fitting net (only the descriptor is "
                         "pretrained; the bias is set, not changed, from the data); deeppot models are single-task")
     parser.add_argument("-o", "--output", default="out.json", help="normalized input written here (default out.json)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="where to train: auto (a CUDA GPU if torch sees one, else the CPU; the default), cpu or "
+                        "cuda. Checkpoints hold CPU tensors either way")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
     from deeppot.runtime import configure_threads
+    from deeppot.train.device import resolve_device
     from deeppot.train.distributed import World
     from deeppot.train.trainer import Trainer, write_out_json
 
@@ -47,11 +53,12 @@ def run(args: argparse.Namespace) -> None:
     if args.model_branch and not args.finetune:
         raise OptionError("--model-branch applies to --finetune only; give --finetune MODEL or leave it out")
     config = load_input(args.INPUT)
+    device = resolve_device(args.device)
     world = World.from_environment()  # several processes under torchrun, else one
     log.info(configure_threads().describe())
     try:
         trainer = Trainer(config, restart=args.restart, init_model=args.init_model, world=world,
-                          finetune=args.finetune, model_branch=args.model_branch)
+                          device=device, finetune=args.finetune, model_branch=args.model_branch)
         if world.is_main:
             write_out_json(trainer, Path(args.output))
         trainer.run()

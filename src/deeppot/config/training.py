@@ -108,12 +108,13 @@ class ValidationDataConfig(DataConfig):
 
 
 class MixedPrecisionConfig(Section):
-    """Mixed-precision settings (accepted for compatibility; TensorFlow only in DeePMD-kit)."""
+    """Mixed precision of the networks, as DeePMD-kit TF's (deeppot.nn.precision): float32 weights, inputs and
+    outputs; each layer computes in compute_prec."""
 
     output_prec: Literal["float32"] = "float32"
-    """Precision of the network outputs."""
+    """Precision of the network weights, inputs and outputs (float32 only, as in DeePMD-kit)."""
     compute_prec: Literal["float16", "bfloat16"]
-    """Precision of the computation."""
+    """Precision the layers compute in: float16 or bfloat16."""
 
 
 class TrainingConfig(Section):

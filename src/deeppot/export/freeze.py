@@ -7,6 +7,7 @@ from deeppot.config import ModelConfig
 from deeppot.export.model_file import load_model, save_model_file
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
+from deeppot.nn.precision import enable_mixed_precision
 from deeppot.train.checkpoint import archive_kind, load_checkpoint
 
 
@@ -16,6 +17,7 @@ def model_from_checkpoint(checkpoint_path: str) -> tuple:
     params = state["model_params"]
     model: EnergyModel = build_model(ModelConfig.model_validate(params))
     model.load_state_dict(state["model"])
+    enable_mixed_precision(model, state.get("mixed_precision"))
     model.min_nbor_dist = float(state.get("min_nbor_dist", -1.0))
     return model, params
 

@@ -10,6 +10,8 @@ Inside:
   section of input.json and DeePMD-kit's serialized model dict with every array replaced by the name
   of an entry in
 - extra file ``deeppot/variables.npz``: those arrays (numpy .npz, no pickle).
+- with mixed precision, ``mixed_precision`` ({output_prec, compute_prec}) in model.json: the networks of the
+  rebuilt model compute as they were trained (:mod:`deeppot.nn.precision`); the scripted module has the casts.
 - with a modifier (DPLR), ``modifier_type`` and the modifier's dict (:mod:`deeppot.modifier`, its dipole model's
   arrays in the same .npz) in model.json, for Python evaluation; the scripted module is the model alone;
 - optionally, extra file ``deeppot/model.pt2``: the entry point compiled by AOTInductor
@@ -32,6 +34,7 @@ from deeppot import __version__
 from deeppot.errors import ModelFileError
 from deeppot.model import deserialize_model
 from deeppot.model.energy_model import EnergyModel
+from deeppot.nn.precision import enable_mixed_precision, mixed_precision_of
 from deeppot.train.checkpoint import FROZEN_METADATA_ENTRY, archive_kind, atomic_write
 
 FORMAT_VERSION = 3  # the newest this reader knows; 3 = a modifier (older readers would drop it silently)
@@ -144,6 +147,8 @@ def save_model_file(model: EnergyModel, model_params: Dict, path: Path, aoti: bo
         "model_def_script": model_params,
         "model": _split_arrays(serialized, arrays),
     }
+    if mixed_precision_of(model) is not None:
+        meta["mixed_precision"] = mixed_precision_of(model)
     if modifier is not None:
         meta["modifier_type"] = modifier["type"]  # read by the LAMMPS plugin, which does not apply it
         meta["modifier"] = _split_arrays(modifier, arrays)
@@ -197,5 +202,6 @@ def load_model(path: Path) -> Tuple[EnergyModel, Dict]:
     """The eager model (its class picked by the fitting type) rebuilt from a frozen file, and the file's metadata."""
     meta = read_model_metadata(path)
     model = deserialize_model(meta["model"])
+    enable_mixed_precision(model, meta.get("mixed_precision"))
     model.min_nbor_dist = meta.get("min_nbor_dist", -1.0)
     return model.eval(), meta

@@ -5,6 +5,12 @@ vector ``idt`` then ``y *= idt``;
 with ``resnet`` a skip is added when ``n_out == n_in`` (``y + x``) or ``n_out == 2 n_in``
 (``y + [x, x]``). ``idt`` exists only where a skip exists and ``resnet_dt`` is set.
 Serialization follows DeePMD-kit's backend-independent dict (``@class``/``@version``/``@variables``).
+
+Mixed precision (DeePMD-kit TF's ``training/mixed_precision``, :mod:`deeppot.nn.precision`): a layer switched
+by ``enable_mixed_precision`` casts its input, ``w``, ``b`` and ``idt`` to the compute dtype (float16 or
+bfloat16), while its weights stay in their own dtype (float32 master weights) and its output is cast back to
+it. An embedding net keeps its residual stream in the compute dtype; a fitting net adds its skips in the
+weights' dtype and computes its output layer wholly in it, as DeePMD-kit's ``embedding_net`` / ``one_layer``.
 """
 
 from typing import List, Optional
@@ -58,8 +64,20 @@ class DenseLayer(nn.Module):
         self.b = nn.Parameter(b, requires_grad=trainable)
         idt = 0.1 + 0.001 * torch.randn(n_out, dtype=dtype, generator=generator)
         self.idt = nn.Parameter(idt if self.has_idt else torch.ones(0, dtype=dtype), requires_grad=trainable)
+        self.mixed = False  # set by enable_mixed_precision
+        self.compute_dtype = dtype
+        self.skip_in_compute = True
+
+    def enable_mixed_precision(self, compute_dtype: torch.dtype, skip_in_compute: bool) -> None:
+        """Compute in ``compute_dtype`` from now on (output in the weights' dtype); the skip ``+ x`` is added
+        before the cast back (``skip_in_compute``, embedding nets) or after it (fitting nets)."""
+        self.mixed = True
+        self.compute_dtype = compute_dtype
+        self.skip_in_compute = skip_in_compute
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mixed:
+            return self._forward_mixed(x)
         if not self.has_bias:
             y = torch.matmul(x, self.w)
         elif x.dim() == 2:
@@ -69,11 +87,27 @@ class DenseLayer(nn.Module):
         y = activate(y, self.activation)
         if self.has_idt:
             y = y * self.idt
+        return self._add_skip(y, x)
+
+    def _add_skip(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.skip == 1:
             y = y + x
         elif self.skip == 2:  # y + [x, x] without materialising the concatenation
             y = (y.unflatten(-1, (2, self.n_in)) + x.unsqueeze(-2)).flatten(-2)
         return y
+
+    def _forward_mixed(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer with x, w, b, idt cast to ``compute_dtype``; the output cast to the weights' dtype."""
+        xc = x.to(self.compute_dtype)
+        y = torch.matmul(xc, self.w.to(self.compute_dtype))
+        if self.has_bias:
+            y = y + self.b.to(self.compute_dtype)
+        y = activate(y, self.activation)
+        if self.has_idt:
+            y = y * self.idt.to(self.compute_dtype)
+        if self.skip_in_compute:
+            return self._add_skip(y, xc).to(self.w.dtype)
+        return self._add_skip(y.to(self.w.dtype), x.to(self.w.dtype))
 
     @torch.jit.unused
     def serialize(self) -> dict:
@@ -149,6 +183,12 @@ class EmbeddingNet(nn.Module):
         return x
 
     @torch.jit.unused
+    def enable_mixed_precision(self, compute_dtype: torch.dtype) -> None:
+        """Every layer computes in ``compute_dtype``; the residual stream stays in it (DeePMD-kit's embedding_net)."""
+        for layer in self.layers:
+            layer.enable_mixed_precision(compute_dtype, skip_in_compute=True)
+
+    @torch.jit.unused
     def serialize(self) -> dict:
         return {
             "@class": "EmbeddingNetwork",
@@ -202,6 +242,13 @@ class FittingNet(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.output(x)
+
+    @torch.jit.unused
+    def enable_mixed_precision(self, compute_dtype: torch.dtype) -> None:
+        """Hidden layers compute in ``compute_dtype`` and add their skips in the weights' dtype; the output layer
+        stays wholly in the weights' dtype (DeePMD-kit's one_layer with final_layer)."""
+        for layer in self.layers:
+            layer.enable_mixed_precision(compute_dtype, skip_in_compute=False)
 
     @torch.jit.unused
     def serialize(self) -> dict:

@@ -3,7 +3,9 @@ latest, a ``<save_ckpt>.pt`` symlink to it, and the newest ``max_ckpt_keep`` kep
 
 A checkpoint is a dict of plain values and tensors (loadable with ``weights_only=True``):
 ``model_params`` (the normalized model section), ``model`` (state dict), ``optimizer``, ``step``
-(1-based number of completed steps), ``sampler`` / ``valid_sampler`` states, ``min_nbor_dist``.
+(1-based number of completed steps), ``sampler`` / ``valid_sampler`` states, ``min_nbor_dist``,
+``mixed_precision`` (None, or the networks' {output_prec, compute_prec}: deeppot.nn.precision). Tensors are
+saved on the CPU whatever device trained them (deeppot.train.device).
 """
 
 import os
@@ -16,6 +18,7 @@ from typing import Dict, List
 import torch
 
 from deeppot.errors import ModelFileError
+from deeppot.train.device import on_cpu
 
 POINTER_FILE = "checkpoint"
 FROZEN_METADATA_ENTRY = "deeppot/model.json"
@@ -44,7 +47,7 @@ def save_checkpoint(state: Dict, directory: Path, prefix: str, step: int, keep: 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{prefix}-{step}.pt"
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(on_cpu(state), tmp))
     atomic_write(directory / POINTER_FILE, lambda tmp: Path(tmp).write_text(path.name + "\n"))
     link = directory / f"{prefix}.pt"
     tmp_link = directory / f".{prefix}.pt.tmp"

@@ -34,8 +34,8 @@ class NeighborCache:
         if missing:
             box = batch.get(keys.BOX)
             index, shift = local_neighbor_slots(
-                np.asarray(batch[keys.COORD])[missing], None if box is None else np.asarray(box)[missing],
-                np.asarray(batch[keys.ATYPE])[missing], self.rcut, self.sel, self.mixed_types,
+                _host(batch[keys.COORD])[missing], None if box is None else _host(box)[missing],
+                _host(batch[keys.ATYPE])[missing], self.rcut, self.sel, self.mixed_types,
             )
             for k, i in enumerate(missing):
                 value = (index[k].astype(np.int32), shift[k])
@@ -46,3 +46,8 @@ class NeighborCache:
                     self.used += size
         parts = [found[f] if f in found else self.frames[(system, f)] for f in frames]
         return torch.from_numpy(np.stack([p[0] for p in parts])), torch.from_numpy(np.stack([p[1] for p in parts]))
+
+
+def _host(value) -> np.ndarray:
+    """A numpy array of a batch entry, a numpy array or a torch tensor on any device (the search runs on the CPU)."""
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)

@@ -26,6 +26,7 @@ from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.model.statistics import compute_descriptor_statistics, compute_parameter_statistics
 from deeppot.modifier import modify_training_data
+from deeppot.nn.precision import enable_mixed_precision, mixed_precision_of, mixed_precision_section
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.distributed import DiscardedRows, World
@@ -42,11 +43,13 @@ from deeppot.train.unsupported import check_supported
 log = logging.getLogger("deeppot")
 
 
-def batch_to_torch(batch: Dict) -> Dict:
-    """numpy batch -> torch tensors (float64 / int64); flags and counts stay Python numbers."""
+def batch_to_torch(batch: Dict, device: Optional[torch.device] = None) -> Dict:
+    """numpy batch -> torch tensors (float64 / int64) on ``device`` (default: the CPU); flags and counts stay
+    Python numbers."""
     out = {}
     for name, value in batch.items():
-        out[name] = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+        is_array = isinstance(value, np.ndarray)
+        out[name] = torch.from_numpy(np.ascontiguousarray(value)).to(device) if is_array else value
     return out
 
 
@@ -103,9 +106,10 @@ def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section:
 
 class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
-                 output_dir: Path = Path("."), world: World = World(),
+                 output_dir: Path = Path("."), world: World = World(), device: torch.device = torch.device("cpu"),
                  finetune: Optional[str] = None, model_branch: Optional[str] = None):
-        """``world``: the data-parallel processes this one trains with (train/distributed.py)."""
+        """``world``: the data-parallel processes this one trains with (train/distributed.py); ``device``: where the
+        model, optimizer and batches live (train/device.py)."""
         tune_allocator()
         self.world = world
         check_supported(config)
@@ -126,7 +130,8 @@ class Trainer:
         modify_training_data(mcfg, self.train_data.systems + (self.valid_data.systems if self.valid_data else []))
         self.checkpoint_path = resolve_checkpoint(restart or init_model) if (restart or init_model) else None
         checkpoint = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
-        self.model = self._prepare_model(checkpoint)
+        self.device = torch.device(device)
+        self.model = self._prepare_model(checkpoint).to(self.device)
         self.world.broadcast_module(self.model)  # every rank starts from rank 0's weights and statistics
         self.train_data.sampler = self.world.rank_sampler(self.train_data.sampler, seed,
                                                           checkpoint if restart else None)
@@ -164,13 +169,15 @@ class Trainer:
         self.last_checkpoint: Optional[Path] = self.checkpoint_path if restart else None
 
     def _prepare_model(self, checkpoint: Optional[Dict]) -> EnergyModel:
-        mcfg = self.config.model
+        mcfg = mixed_precision_section(self.config.model, self.config.training.mixed_precision)  # float32 networks
         stat = NeighborStatistics(self.train_data.systems, len(mcfg.type_map))
         previous = checkpoint["model_params"] if checkpoint is not None else None
         if self.pretrained is not None:  # an "auto" sel takes the pretrained model's
             previous = self.pretrained.model_params
         self.model_config = resolve_model_section(mcfg, stat, previous)  # every sel a number
         model = build_model(self.model_config)
+        mixed = self.config.training.mixed_precision
+        enable_mixed_precision(model, None if mixed is None else mixed.model_dump())
         if checkpoint is not None:
             differences = model_section_differences(previous, self.model_params())
             try:
@@ -217,7 +224,7 @@ class Trainer:
         totals: Dict[str, float] = {}
         weights: Dict[str, float] = {}
         for _ in range(self.config.training.validation_data.numb_btch):
-            batch = batch_to_torch(self.valid_data.sampler.next_batch())
+            batch = batch_to_torch(self.valid_data.sampler.next_batch(), self.device)
             pred = evaluate_batch(self.model, batch, False, self.valid_neighbors)
             _, metrics = self.loss(pred, batch, batch["natoms"], lr)
             for name, value in metrics.items():
@@ -234,7 +241,7 @@ class Trainer:
         weights: Dict[str, float] = {}
         for index, (system, size) in enumerate(zip(self.valid_data.systems, self.valid_data.batch_sizes)):
             for batch in iter_frames(system, size, index):
-                batch = batch_to_torch(batch)
+                batch = batch_to_torch(batch, self.device)
                 pred = evaluate_batch(self.model, batch, False, self.valid_neighbors)
                 _, metrics = self.loss(pred, batch, batch["natoms"], lr)
                 nframes = batch[keys.COORD].shape[0]
@@ -261,6 +268,7 @@ class Trainer:
             "rank_samplers": rank_samplers,
             "valid_sampler": self.valid_data.sampler.state_dict() if self.valid_data else None,
             "min_nbor_dist": self.model.min_nbor_dist,
+            "mixed_precision": mixed_precision_of(self.model),
         }
         directory = self.output_dir / (tcfg.save_dir or ".")
         return save_checkpoint(state, directory, tcfg.save_ckpt, step, tcfg.max_ckpt_keep)
@@ -270,7 +278,7 @@ class Trainer:
         lr = self.schedule.value(step_id)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * self.lr_scale
-        batch = batch_to_torch(self.train_data.sampler.next_batch())
+        batch = batch_to_torch(self.train_data.sampler.next_batch(), self.device)
         pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
         loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
         if not math.isfinite(float(loss.detach())):

@@ -9,6 +9,7 @@ from typing import List
 
 from deeppot.config import EnerLossConfig, InputConfig, TrainingConfig
 from deeppot.errors import ConfigError
+from deeppot.nn.precision import mixed_precision_problems
 
 log = logging.getLogger("deeppot")
 
@@ -20,7 +21,7 @@ REFUSED_LOSS_KEYS = (
 )
 # training keys accepted for compatibility but without effect
 IGNORED_TRAINING_KEYS = (
-    "stat_file", "mixed_precision", "disp_avg", "profiling", "enable_profiler",
+    "stat_file", "disp_avg", "profiling", "enable_profiler",
     "change_bias_after_training", "enable_ema", "zero_stage", "ckpt_keep_ratio",
 )
 IGNORED_DATA_KEYS = ("rglob_patterns", "min_pair_dist")
@@ -35,6 +36,8 @@ def check_supported(config: InputConfig, source: str = "input.json") -> None:
         for key in REFUSED_LOSS_KEYS
         if key in type(config.loss).model_fields and getattr(config.loss, key) != getattr(default_loss, key)
     ]
+    if config.training.mixed_precision is not None:
+        problems += mixed_precision_problems(config.model, source)
     if problems:
         raise ConfigError("\n".join(problems))
     set_fields = config.training.model_fields_set
