@@ -2,6 +2,8 @@
 on the data, "set" mode gives the least-squares bias of the labels, -b sets given values; each writes the kind of
 file it read. Bad input with its message."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from deeppot.export.freeze import load_model_or_checkpoint
 from deeppot.export.model_file import save_model_file
 from deeppot.train.checkpoint import archive_kind, load_checkpoint
 from deeppot.train.trainer import Trainer
-from helpers import DATA, WATER, small_water_input
+from helpers import DATA, ROOT, WATER, small_water_input
 
 NFRAMES = 6  # -n: frames per system
 
@@ -119,3 +121,32 @@ def test_model_file_of_another_kind(tmp_path, capsys):
     other.write_text("{}")
     assert main(["change-bias", str(other), "-s", str(WATER / "data_1")]) == 2
     assert "neither a deeppot training checkpoint nor a frozen deeppot model" in capsys.readouterr().err
+
+
+def test_polar_model_change_mode(tmp_path, capsys):
+    """A tensor model: the bias moves by the least-squares fit of global label - prediction (DeePMD-kit's
+    change-by-statistic for polarizability); user-given values are for energy models only."""
+    config = json.loads((ROOT / "examples" / "water_polar" / "input.json").read_text())
+    config["model"]["descriptor"].update(neuron=[4, 8], axis_neuron=4)
+    config["model"]["fitting_net"]["neuron"] = [8]
+    config["model"]["data_stat_nbatch"] = 1
+    for section in ("training_data", "validation_data"):
+        config["training"][section]["systems"] = [str(DATA / s.split("data/")[1])
+                                                   for s in config["training"][section]["systems"]]
+    trainer = Trainer(validate_input(config), output_dir=tmp_path)
+    frozen, output = tmp_path / "polar.pth", tmp_path / "polar_changed.pth"
+    save_model_file(trainer.model, trainer.model_params(), frozen)
+    system_path = DATA / "water_polar" / "training_data_reformat" / "global_system"
+    assert main(["change-bias", str(frozen), "-s", str(system_path), "-n", "3", "-o", str(output)]) == 0
+    old, _ = load_model_or_checkpoint(frozen)
+    new, _ = load_model_or_checkpoint(output)
+    system = DeepmdSystem.load(system_path, list(old.type_map), tensor_labels=["polarizability"])
+    pred = old(torch.from_numpy(system.coord[:3]), torch.from_numpy(system.atype), torch.from_numpy(system.box[:3]))
+    residual = system.tensors["polarizability"][:3] - pred["global_polar"].detach().numpy()
+    counts = np.tile(np.bincount(system.atype, minlength=2).astype(float), (3, 1))
+    counts[:, old.atom_exclude_types] = 0.0  # the example fits O's polarizability only (H excluded)
+    assert old.atom_exclude_types == [1]
+    delta, *_ = np.linalg.lstsq(counts, residual, rcond=None)
+    np.testing.assert_allclose(new.out_bias.numpy()[0], old.out_bias.numpy()[0] + delta, rtol=1e-9, atol=1e-9)
+    assert main(["change-bias", str(frozen), "-b", "1", "2"]) == 2
+    assert "user-given bias values are for energy models only" in capsys.readouterr().err
