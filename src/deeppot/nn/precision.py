@@ -11,11 +11,18 @@ float16 or bfloat16}. As there, it is a property of the networks, not of the tra
 - everything outside the networks keeps its own precision: pair vectors from float64 coordinates, the
   environment matrix and the descriptor contraction in the descriptor's float32, atomic energies cast to float64
   before the energy sum, forces and virials (autograd to the float64 coordinates) and the loss in float64, the
-  statistics computed in float64.
+  statistics summed in float64.
+
+The same holds for a plain float32 model (``precision: float32``). Compared with DeePMD-kit: TF builds the
+environment matrix in float64 and casts it to float32 at the embedding; PT and dpmodel cast the extended
+coordinates to float32 first. deeppot subtracts coordinates in float64 and casts the pair vectors, so large
+coordinates lose nothing. Energy sums, forces and virials are float64 in all three.
 
 A checkpoint and a frozen file record the setting (``mixed_precision`` entry, :func:`mixed_precision_of`), so a
 frozen mixed-precision model evaluates with the same casts it was trained and validated with (as a frozen TF
-graph keeps its casts), in Python, ASE and LAMMPS alike.
+graph keeps its casts), in Python, ASE and LAMMPS alike. A compressed mixed model tabulates the nets as they
+compute (in bfloat16/float16) and evaluates the tables in float32. DeePMD-kit's backend-independent dict has no
+place for the setting: the networks' ``precision`` says float32 there.
 """
 
 from typing import Dict, Optional
