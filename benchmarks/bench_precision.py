@@ -97,7 +97,9 @@ def main():
     parser.add_argument("--train-steps", type=int, default=2000, help="steps of each accuracy run")
     parser.add_argument("--decay-steps", type=int, default=100, help="learning-rate decay steps")
     parser.add_argument("--float16", action="store_true", help="also train mixed precision with float16")
-    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--precisions", help="comma-separated subset of the accuracy runs, from " + ", ".join(PRECISIONS))
+    parser.add_argument("--skip-speed", action="store_true", help="accuracy runs only")
+    parser.add_argument("--skip-accuracy", action="store_true", help="speed cases only")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -107,7 +109,9 @@ def main():
         torch.set_num_threads(int(threads))
         print(json.dumps(case(precision, kind, args.steps, args.decay_steps)))
         return
-    precisions = PRECISIONS if args.float16 else PRECISIONS[:3]
+    precisions = args.precisions.split(",") if args.precisions else PRECISIONS if args.float16 else PRECISIONS[:3]
+    if args.skip_accuracy:
+        precisions = []
     print("load average before:", os.getloadavg(), flush=True)
     if not args.skip_speed:
         for threads in (1, 2):
