@@ -103,6 +103,22 @@ def test_random_fitting(water, tmp_path):
     np.testing.assert_allclose(tuned.out_bias.numpy(), fresh.out_bias.numpy(), rtol=1e-12)  # set by statistic
 
 
+def test_use_pretrain_script(water, tmp_path, caplog):
+    """--use-pretrain-script: the descriptor and fitting_net come from the pretrained model, in input.json's type
+    order (sel), with input.json's trainable flag; what they replaced is logged."""
+    _, checkpoint, _ = water
+    config = finetune_input(sel=(46, 92))
+    config["model"]["descriptor"].update(neuron=[2, 4], trainable=False)
+    config["model"]["fitting_net"]["neuron"] = [8]
+    trainer = Trainer(validate_input(config), output_dir=tmp_path, finetune=str(checkpoint), use_pretrain_script=True)
+    descriptor = trainer.model_params()["descriptor"]
+    assert descriptor["sel"] == [92, 46] and descriptor["neuron"] == [4, 8, 16] and descriptor["trainable"] is False
+    assert trainer.model_params()["fitting_net"]["neuron"] == [16, 16]
+    assert "model/descriptor/neuron: pretrained [4, 8, 16], input.json [2, 4]" in caplog.text
+    assert "model/descriptor/sel/0: pretrained 92, input.json 46" in caplog.text
+    _assert_same_up_to_bias(load_model_or_checkpoint(checkpoint)[0], trainer.model.eval())
+
+
 def test_train_command_end_to_end(water, tmp_path, monkeypatch):
     _, _, frozen = water
     monkeypatch.chdir(tmp_path)
@@ -142,4 +158,4 @@ def test_bad_pretrained_and_branch(water, tmp_path, capsys):
     assert main(["train", str(tmp_path / "input.json"), "--finetune", str(water[2]), "--model-branch", "water"]) == 2
     assert "deeppot models are single-task" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "input.json"), "--model-branch", "RANDOM"]) == 2
-    assert "--model-branch applies to --finetune only" in capsys.readouterr().err
+    assert "--model-branch and --use-pretrain-script apply to --finetune only" in capsys.readouterr().err

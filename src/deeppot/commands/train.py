@@ -34,6 +34,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--model-branch", default="", metavar="BRANCH",
                         help="with --finetune: RANDOM re-initialises the fitting net (only the descriptor is "
                         "pretrained; the bias is set, not changed, from the data); deeppot models are single-task")
+    parser.add_argument("--use-pretrain-script", action="store_true",
+                        help="with --finetune: take the descriptor and fitting_net sections from the pretrained model "
+                        "instead of input.json (input.json's trainable flags kept)")
     parser.add_argument("-o", "--output", default="out.json", help="normalized input written here (default out.json)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where to train: auto (a CUDA GPU if torch sees one, else the CPU; the default), cpu or "
@@ -50,15 +53,17 @@ def run(args: argparse.Namespace) -> None:
 
     if not Path(args.INPUT).is_file():
         raise ConfigError(f"{args.INPUT}: input file not found")
-    if args.model_branch and not args.finetune:
-        raise OptionError("--model-branch applies to --finetune only; give --finetune MODEL or leave it out")
+    if (args.model_branch or args.use_pretrain_script) and not args.finetune:
+        raise OptionError("--model-branch and --use-pretrain-script apply to --finetune only; give --finetune "
+                          "MODEL or leave them out")
     config = load_input(args.INPUT)
     device = resolve_device(args.device)
     world = World.from_environment()  # several processes under torchrun, else one
     log.info(configure_threads().describe())
     try:
         trainer = Trainer(config, restart=args.restart, init_model=args.init_model, world=world,
-                          device=device, finetune=args.finetune, model_branch=args.model_branch)
+                          device=device, finetune=args.finetune, model_branch=args.model_branch,
+                          use_pretrain_script=args.use_pretrain_script)
         if world.is_main:
             write_out_json(trainer, Path(args.output))
         trainer.run()

@@ -270,8 +270,26 @@ class Pretrained:
 
     path: Path
     model_dict: dict  # serialized (spec section 5), for input.json's type_map
-    model_params: Dict  # the pretrained model section, for input.json's type_map where sel is "auto"
+    model_params: Dict  # the pretrained model section in input.json's type order (an "auto" sel takes its sel)
     random_fitting: bool  # --model-branch RANDOM: the fitting net starts fresh, the bias is set, not changed
+
+    def model_section(self, model_config):
+        """--use-pretrain-script: input.json's validated model section with the pretrained descriptor (and, without
+        RANDOM, fitting_net) in input.json's type order, input.json's trainable flags kept, as DeePMD-kit; each
+        key it overwrites is logged."""
+        from deeppot.config import ModelConfig
+
+        section = model_config.model_dump(mode="json")
+        for part in ["descriptor"] if self.random_fitting else ["descriptor", "fitting_net"]:
+            pretrained = copy.deepcopy(self.model_params[part])
+            if "trainable" in section[part]:
+                pretrained["trainable"] = section[part]["trainable"]
+            differences = section_differences(pretrained, section[part], f"model/{part}")
+            if differences:
+                log.warning("--use-pretrain-script: input.json's model/%s replaced by the pretrained one:\n  %s", part,
+                            "\n  ".join(differences))
+            section[part] = pretrained
+        return ModelConfig.model_validate(section)
 
     def apply(self, model, stat_batches: List[Dict], protection: float) -> None:
         """Copy the pretrained weights and statistics into ``model`` (built from input.json's section), then refit
@@ -342,9 +360,9 @@ def load_pretrained(path: str, model_config, model_branch: Optional[str] = None)
                           f"fitting predicts {_output_type(model_config)}; give --model-branch {RANDOM_BRANCH} to keep "
                           "only the pretrained descriptor")
     model_dict = remap_model_types(model.serialize(), model_config.type_map)
-    params = copy.deepcopy(meta["model_def_script"])
+    index = type_index(list(model.type_map), list(model_config.type_map), "model/type_map")
+    params = _section_for_types(meta["model_def_script"], model_dict, index)
     params["type_map"] = list(model_config.type_map)
-    _reorder_sel(params.get("descriptor", {}), model_dict["descriptor"])
     if list(model.type_map) != list(model_config.type_map):
         log.info("fine-tuning: the pretrained type_map %s mapped by element name to input.json's %s",
                  list(model.type_map), list(model_config.type_map))
@@ -357,10 +375,24 @@ def _output_type(model_config) -> str:
     return model_class(model_config.fitting_net.type).output_type
 
 
-def _reorder_sel(section: dict, descriptor_dict: dict) -> None:
-    """Give a pretrained model section's descriptor (and hybrid members) the remapped dict's sel."""
-    if section.get("type") == "hybrid":
-        for member, member_dict in zip(section.get("list", []), descriptor_dict.get("list", [])):
-            _reorder_sel(member, member_dict)
-    elif isinstance(section.get("sel"), list) and len(section["sel"]) == len(descriptor_dict.get("sel", [])):
-        section["sel"] = list(descriptor_dict["sel"])
+def _section_for_types(params: dict, model_dict: dict, index: List[int]) -> dict:
+    """The pretrained model section (dumped ModelConfig) in input.json's type order: each descriptor's sel and
+    exclude_types as the remapped dict has them, the fitting's sel_type and per-type scale moved."""
+    def descriptor(section: dict, data: dict) -> None:
+        if section.get("type") == "hybrid":
+            for member, member_data in zip(section.get("list", []), data.get("list", [])):
+                descriptor(member, member_data)
+            return
+        if isinstance(section.get("sel"), list) and len(section["sel"]) == len(data.get("sel", [])):
+            section["sel"] = list(data["sel"])
+        if "exclude_types" in section:
+            section["exclude_types"] = [list(pair) for pair in data.get("exclude_types", [])]
+
+    params = copy.deepcopy(params)
+    descriptor(params.get("descriptor", {}), model_dict["descriptor"])
+    fitting = params.get("fitting_net", {})
+    if isinstance(fitting.get("sel_type"), list):
+        fitting["sel_type"] = _remap_atom_types(fitting["sel_type"], index)
+    if isinstance(fitting.get("scale"), list):
+        fitting["scale"] = [fitting["scale"][i] for i in index]
+    return params

@@ -107,7 +107,8 @@ def load_dataset(data_cfg, type_map: List[str], fitting_cfg, seed: int, section:
 class Trainer:
     def __init__(self, config: InputConfig, restart: Optional[str] = None, init_model: Optional[str] = None,
                  output_dir: Path = Path("."), world: World = World(), device: torch.device = torch.device("cpu"),
-                 finetune: Optional[str] = None, model_branch: Optional[str] = None):
+                 finetune: Optional[str] = None, model_branch: Optional[str] = None,
+                 use_pretrain_script: bool = False):
         """``world``: the data-parallel processes this one trains with (train/distributed.py); ``device``: where the
         model, optimizer and batches live (train/device.py)."""
         tune_allocator()
@@ -115,6 +116,8 @@ class Trainer:
         check_supported(config)
         # --finetune: the pretrained model for input.json's type_map (train/finetune.py), checked before any data
         self.pretrained = load_pretrained(finetune, config.model, model_branch) if finetune else None
+        if self.pretrained is not None and use_pretrain_script:  # the model section from the pretrained file
+            config = config.model_copy(update={"model": self.pretrained.model_section(config.model)})
         require_tensorboard(config.training)
         self.config = config
         self.output_dir = Path(output_dir)
