@@ -161,3 +161,17 @@ def test_descriptors_dpmodel_lacks_go_out_and_back(tmp_path, descriptor):
     assert np.abs(before["force"]).max() > 1e-4
     for key in ("energy", "force", "virial"):
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+
+
+def test_deepmd_deeppot_reads_deeppot_dp_file(tmp_path, water):
+    """DeePMD-kit's own user API (deepmd.infer.DeepPot, which picks its numpy backend for .dp) on deeppot's .dp:
+    deeppot's energy. (Its numpy backend computes no forces; forces and virials are compared above.)"""
+    from deepmd.infer import DeepPot as DeepmdDeepPot
+
+    model = make_model(**{**SMALL, **MODELS["se_atten"]}, seed=311)
+    path = tmp_path / "model.dp"
+    write_portable(path, {"model": model.serialize(), "model_def_script": {}, "min_nbor_dist": 0.9})
+    coord, atype, box = water
+    energy = DeepmdDeepPot(str(path)).eval(coord.reshape(1, -1), box.reshape(1, 9), atype)[0]
+    ours = evaluate(model, coord, atype, box)["energy"]
+    np.testing.assert_allclose(np.ravel(energy), np.ravel(ours), rtol=0, atol=ATOL)
