@@ -94,3 +94,8 @@ def test_type_blocked_subset_refused():
 def test_unknown_element_refused(models):
     with pytest.raises(ConfigError, match=r"elements \['Cu'\] are not in the pretrained model's type_map"):
         remap_model_types(models["one_side"].serialize(), ["O", "H", "Cu"])
+
+
+def test_dp_zbl_model_refused():
+    with pytest.raises(ConfigError, match="the pretrained model is a 'zbl' model"):
+        remap_model_types({"@class": "Model", "type": "zbl", "type_map": ["O", "H"]}, ["O", "H"])

@@ -8,13 +8,17 @@
   element name. Mixed-type descriptors (se_atten, se_atten_v2) take any reordering or subset, as DeePMD-kit's
   ``change_type_map``; type-blocked ones (se_e2_a, se_e2_r, se_e3, and se_e2_a with a type embedding) take a
   reordering only (DeePMD-kit refuses both): dropping an element drops its neighbor block and changes the
-  descriptor's normalisation by the neighbor count. loc_frame and se_a_mask are refused, as are new elements.
+  descriptor's normalisation by the neighbor count. A type embedding's one-hot rows move; a residual first layer is
+  folded into linear weights (se_atten's) and refused otherwise, as DeePMD-kit. loc_frame, se_a_mask, DP/ZBL
+  models and elements the pretrained model lacks are refused.
 - :func:`load_pretrained` / :meth:`Pretrained.apply`: the trainer's ``--finetune`` hook. As in DeePMD-kit, the model
   is input.json's; the pretrained weights and descriptor statistics are copied into it (with ``--model-branch
   RANDOM`` the descriptor's alone, the fitting keeping its fresh initialisation), then the output bias is refitted on
   the first ``data_stat_nbatch`` batches of each training system ("change" mode, "set" with RANDOM). Unlike
   DeePMD-kit, which warns, a descriptor (or, without RANDOM, fitting) section of input.json that differs from the
-  pretrained one is an error naming the keys: the weights would not mean the same.
+  pretrained one is an error naming the keys: the weights would not mean the same. ``--use-pretrain-script`` takes
+  those sections from the pretrained model instead (:meth:`Pretrained.model_section`). DeePMD-kit's
+  ``data_bias_nsample`` is read by its TensorFlow backend only; PT (and deeppot) sample ``data_stat_nbatch``.
 """
 
 import copy
@@ -227,9 +231,17 @@ def _remap_fitting(data: dict, index: List[int], nold: int) -> dict:
     return data
 
 
+def check_standard_model(data: dict, what: str) -> None:
+    """Fine-tuning knows descriptor + fitting models; a DP/ZBL model (pair table) is refused by name."""
+    if data.get("type", "standard") != "standard":
+        raise ConfigError(f"{what} is a {data.get('type')!r} model (DP + pair table); fine-tuning takes plain "
+                          "descriptor + fitting models: fine-tune without model/use_srtab, or train from scratch")
+
+
 def remap_model_types(data: dict, type_map: List[str], where: str = "model/type_map") -> dict:
     """A copy of serialized model dict ``data`` for ``type_map`` (elements of its own, any order; see the module
     docstring for which descriptors allow what). The same dict when the type_map is unchanged."""
+    check_standard_model(data, "the pretrained model")
     old = list(data["type_map"])
     index = type_index(old, list(type_map), where)
     if index == list(range(len(old))):
@@ -298,6 +310,7 @@ class Pretrained:
         from deeppot.model.statistics import compute_parameter_statistics
 
         current = model.serialize()
+        check_standard_model(current, "input.json's model")
         parts = ["descriptor"] if self.random_fitting else ["descriptor", "fitting"]
         differences = [line for part in parts
                        for line in section_differences(self.model_dict[part], current[part], f"model/{part}")]
