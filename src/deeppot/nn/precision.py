@@ -75,6 +75,20 @@ def mixed_precision_problems(model_config, source: str = "input.json") -> list:
     return problems
 
 
+def check_mixed_precision_device(mixed_precision, device: torch.device) -> None:
+    """ConfigError if the device cannot compute in ``mixed_precision.compute_prec`` (bfloat16 on a CUDA GPU older
+    than Ampere). Every CPU torch runs both float16 and bfloat16 (float16 slower: benchmarks/bench_precision.py)."""
+    from deeppot.errors import ConfigError
+
+    if mixed_precision is None or device.type != "cuda" or mixed_precision.compute_prec != "bfloat16":
+        return
+    if not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"training/mixed_precision/compute_prec: bfloat16 is not supported by this GPU "
+            f"({torch.cuda.get_device_name(device)}); use float16, or train with --device cpu"
+        )
+
+
 def mixed_precision_section(model_config, mixed_precision):
     """The model section with the descriptor's and the fitting's ``precision`` set to ``output_prec`` (float32),
     as DeePMD-kit forces them under mixed precision; unchanged if ``mixed_precision`` is None."""

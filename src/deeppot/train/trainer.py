@@ -26,7 +26,8 @@ from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
 from deeppot.model.statistics import compute_descriptor_statistics, compute_parameter_statistics
 from deeppot.modifier import modify_training_data
-from deeppot.nn.precision import enable_mixed_precision, mixed_precision_of, mixed_precision_section
+from deeppot.nn.precision import (check_mixed_precision_device, enable_mixed_precision, mixed_precision_of,
+                                  mixed_precision_section)
 from deeppot.runtime import tune_allocator
 from deeppot.train.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from deeppot.train.distributed import DiscardedRows, World
@@ -115,6 +116,7 @@ class Trainer:
         self.world = world
         check_supported(config)
         # --finetune: the pretrained model for input.json's type_map (train/finetune.py), checked before any data
+        check_mixed_precision_device(config.training.mixed_precision, torch.device(device))
         self.pretrained = load_pretrained(finetune, config.model, model_branch) if finetune else None
         if self.pretrained is not None and use_pretrain_script:  # the model section from the pretrained file
             config = config.model_copy(update={"model": self.pretrained.model_section(config.model)})
