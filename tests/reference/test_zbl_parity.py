@@ -107,3 +107,25 @@ def _to_numpy(node):
     if isinstance(node, list):
         return [_to_numpy(v) for v in node]
     return node.numpy() if hasattr(node, "numpy") else node
+
+
+def test_dp_file_written_by_deeppot_loads_in_deepmd(tmp_path):
+    """A .dp file (deeppot's writer) of a DP/ZBL model: DeePMD-kit's own load_dp_model reads it and its model gives
+    our numbers; read back by deeppot, the model is the same."""
+    from deepmd.dpmodel.utils.serialization import load_dp_model
+
+    from deeppot.export.dp_file import read_dp_file, write_dp_file
+
+    model = make_zbl_model(**VARIANTS["se_atten"])
+    path = tmp_path / "zbl.dp"
+    write_dp_file(path, {"model": model.serialize(), "model_def_script": {}, "@variables": {"min_nbor_dist": 0.9}})
+    theirs = reference_model(load_dp_model(str(path))["model"])
+    assert type(theirs).__name__ == "DPZBLModel"
+    coord, atype, box = close_contact_frame(True, seed=3)
+    ours = evaluate(model, coord, atype, box)
+    reference = reference_evaluate(theirs, coord[None], atype[None], box[None])
+    np.testing.assert_allclose(ours["energy"], reference[0][0], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(ours["force"], reference[1][0], rtol=0, atol=ATOL)
+    back = evaluate(deserialize_model(read_dp_file(path)["model"]), coord, atype, box)
+    np.testing.assert_allclose(back["force"], ours["force"], rtol=0, atol=1e-12)
+
