@@ -11,7 +11,7 @@ from deeppot.config import validate_input
 from deeppot.errors import ConfigError, OptionError
 from deeppot.nn.activations import activate
 from deeppot.nn.mlp import EmbeddingNet, FittingNet
-from deeppot.nn.precision import mixed_precision_of, mixed_precision_section
+from deeppot.nn.precision import check_mixed_precision_device, mixed_precision_of, mixed_precision_section
 from deeppot.train.device import on_cpu, resolve_device
 from deeppot.train.unsupported import check_supported
 from helpers import small_water_input, write_json
@@ -142,3 +142,13 @@ def test_saved_state_holds_cpu_tensors_only():
     assert type(saved["model"]["w"]) is torch.Tensor and saved["model"]["w"].device.type == "cpu"
     assert type(saved["optimizer"]["state"][0][1]) is torch.Tensor and saved["step"] == 3
     assert isinstance(saved["optimizer"]["state"][0], tuple)
+
+
+def test_bfloat16_refused_on_a_gpu_without_it(monkeypatch):
+    mixed = validate_input(mixed_input()).training.mixed_precision
+    check_mixed_precision_device(mixed, torch.device("cpu"))  # every CPU torch computes in bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    with pytest.raises(ConfigError, match=r"compute_prec: bfloat16 is not supported by this GPU \(Tesla V100\); "
+                                          r"use float16"):
+        check_mixed_precision_device(mixed, torch.device("cuda"))
