@@ -123,11 +123,12 @@ def edited_checkpoint(tmp_path, edit):
 def test_unknown_suffixes(tmp_path, capsys):
     # the output's suffix is checked before the input is read: this input does not exist
     err = refused(capsys, tmp_path / "missing.dp", tmp_path / "model.pb")
-    assert "cannot write '.pb' files (TensorFlow model files of DeePMD-kit); it writes .dp, .pth, .pt" in err
+    assert "cannot write '.pb' files (TensorFlow model files of DeePMD-kit)" in err
+    assert "it writes .dp, .yaml, .yml, .pth, .pt" in err
     err = refused(capsys, tmp_path / "model.savedmodel", tmp_path / "out.dp")
     assert "cannot read '.savedmodel' files (JAX" in err and "'dp convert-backend'" in err
     err = refused(capsys, DEEPMD_PT / "make_checkpoints.py", tmp_path / "out.dp")
-    assert "cannot read '.py' files; it reads .dp, .pth, .pt" in err
+    assert "cannot read '.py' files; it reads .dp, .yaml, .yml, .pth, .pt" in err
     assert "model file not found" in refused(capsys, tmp_path / "missing.dp", tmp_path / "out.pth")
 
 

@@ -175,3 +175,22 @@ def test_deepmd_deeppot_reads_deeppot_dp_file(tmp_path, water):
     energy = DeepmdDeepPot(str(path)).eval(coord.reshape(1, -1), box.reshape(1, 9), atype)[0]
     ours = evaluate(model, coord, atype, box)["energy"]
     np.testing.assert_allclose(np.ravel(energy), np.ravel(ours), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_yaml_form_both_ways(tmp_path, water, suffix):
+    """DeePMD-kit's YAML form of the .dp dict: its writer's file loads in deeppot, deeppot's loads in its reader."""
+    from deepmd.dpmodel.utils.serialization import load_dp_model, save_dp_model
+
+    model = make_model(**{**SMALL, **MODELS["hybrid"]}, seed=313)
+    theirs = tmp_path / f"theirs{suffix}"
+    save_dp_model(str(theirs), {"model": model.serialize(), "model_def_script": {},
+                                "@variables": {"min_nbor_dist": 0.7}})
+    content = read_portable(theirs)
+    assert content["min_nbor_dist"] == 0.7
+    assert_same_numbers(model_from_portable(content, theirs), model.serialize(), water)
+    ours = tmp_path / f"ours{suffix}"
+    write_portable(ours, content)
+    loaded = load_dp_model(str(ours))
+    assert loaded["software"] == "deeppot" and loaded["@variables"]["min_nbor_dist"] == 0.7
+    assert_same_numbers(model, loaded["model"], water)

@@ -13,13 +13,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "convert-backend",
         help="convert a model between DeePMD-kit's .dp file and checkpoints and deeppot's .pth and checkpoints",
         description="Read INPUT and write its model as OUTPUT; the suffixes choose the kinds, as in DeePMD-kit's "
-        "'dp convert-backend'. INPUT: .dp (DeePMD-kit's backend-independent file), .pth (a deeppot frozen "
-        "model), .pt (a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint model.ckpt-N.pt). "
-        "OUTPUT: .dp (loads in DeePMD-kit), .pth (a frozen model for deeppot test, ASE and LAMMPS) or .pt (a "
-        "deeppot checkpoint at step 0 for 'deeppot train --init-model'; needs the input's model section).",
+        "'dp convert-backend'. INPUT: .dp (DeePMD-kit's backend-independent file; .yaml/.yml its text form), "
+        ".pth (a deeppot frozen model), .pt (a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint "
+        "model.ckpt-N.pt). OUTPUT: .dp or .yaml/.yml (load in DeePMD-kit), .pth (a frozen model for deeppot test, "
+        "ASE and LAMMPS) or .pt (a deeppot checkpoint at step 0 for 'deeppot train --init-model'; needs the input's "
+        "model section).",
     )
-    parser.add_argument("INPUT", help="model file to read (.dp, .pth or .pt)")
-    parser.add_argument("OUTPUT", help="model file to write (.dp, .pth or .pt)")
+    parser.add_argument("INPUT", help="model file to read (.dp, .yaml, .yml, .pth or .pt)")
+    parser.add_argument("OUTPUT", help="model file to write (.dp, .yaml, .yml, .pth or .pt)")
     parser.set_defaults(func=run)
     return parser
 

@@ -5,7 +5,7 @@ Every file is read into one portable form, ``{"model": serialized model dict, "m
 section of input.json, "min_nbor_dist": Angstrom or -1}``, and written from it. The kind of file is chosen by
 suffix, as DeePMD-kit does:
 
-- ``.dp``: read and written (:mod:`deeppot.export.dp_file`);
+- ``.dp`` (and its YAML form ``.yaml``/``.yml``): read and written (:mod:`deeppot.export.dp_file`);
 - ``.pth``: a deeppot frozen model, read and written (:mod:`deeppot.export.model_file`; what ``deeppot freeze``
   writes, so LAMMPS, ASE and ``deeppot test`` take it);
 - ``.pt``: read: a deeppot training checkpoint or a DeePMD-kit PyTorch checkpoint
@@ -20,13 +20,13 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 from deeppot.errors import ModelFileError
-from deeppot.export.dp_file import DP_SUFFIX, read_dp_file, write_dp_file
+from deeppot.export.dp_file import DP_SUFFIXES, read_dp_file, write_dp_file
 
-READ_SUFFIXES = (".dp", ".pth", ".pt")
-WRITE_SUFFIXES = (".dp", ".pth", ".pt")
-_OTHER_BACKENDS = {".pb": "TensorFlow", ".savedmodel": "JAX", ".jax": "JAX", ".hlo": "JAX", ".pt2": "PyTorch-exportable",
-                   ".pte": "PyTorch-exportable", ".yaml": "DeePMD-kit's YAML", ".yml": "DeePMD-kit's YAML",
-                   ".json": "Paddle", ".pd": "Paddle", ".savedmodeltf": "TensorFlow 2"}
+READ_SUFFIXES = (*DP_SUFFIXES, ".pth", ".pt")
+WRITE_SUFFIXES = (*DP_SUFFIXES, ".pth", ".pt")
+_OTHER_BACKENDS = {".pb": "TensorFlow", ".savedmodel": "JAX", ".jax": "JAX", ".hlo": "JAX",
+                   ".pt2": "PyTorch-exportable", ".pte": "PyTorch-exportable", ".json": "Paddle", ".pd": "Paddle",
+                   ".savedmodeltf": "TensorFlow 2"}
 
 
 def check_suffix(path: Path, allowed: Tuple[str, ...], role: str) -> None:
@@ -47,7 +47,7 @@ def read_portable(path: Path) -> Dict[str, Any]:
     check_suffix(path, READ_SUFFIXES, "read")
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
-    if path.suffix == DP_SUFFIX:
+    if path.suffix in DP_SUFFIXES:
         return _from_dp(path, read_dp_file(path))
     return _from_torch_file(path)
 
@@ -58,7 +58,7 @@ def write_portable(path: Path, content: Dict[str, Any], model=None, source: Path
     was read, named in errors."""
     path = Path(path)
     check_suffix(path, WRITE_SUFFIXES, "write")
-    if path.suffix == DP_SUFFIX:
+    if path.suffix in DP_SUFFIXES:
         write_dp_file(path, {"model": content["model"], "model_def_script": content["model_def_script"],
                              "@variables": {"min_nbor_dist": float(content["min_nbor_dist"])}})
         return

@@ -9,6 +9,9 @@ attribute ``json`` holds one JSON object::
 Every value found under an ``@variables`` key (at any depth, including list items) is stored as a dataset
 ``/variable_NNNN`` (numbered in the order met) and replaced in the JSON by that dataset's path; ``null`` stays
 ``null``. Reading reverses this: each such string becomes the dataset's array (numpy, dtype as stored).
+
+``.yaml``/``.yml`` (DeePMD-kit's text form of the same dict) hold each array inline as
+``{"@class": "np.ndarray", "@is_variable": true, "@version": 1, "dtype": ..., "value": [...]}``; they need PyYAML.
 """
 
 import datetime
@@ -24,6 +27,8 @@ from deeppot.errors import ModelFileError
 from deeppot.train.checkpoint import atomic_write
 
 DP_SUFFIX = ".dp"
+YAML_SUFFIXES = (".yaml", ".yml")
+DP_SUFFIXES = (DP_SUFFIX, *YAML_SUFFIXES)
 VARIABLES_KEY = "@variables"
 
 
@@ -54,6 +59,11 @@ def write_dp_file(path: Path, content: Dict[str, Any], backend: str = "deeppot")
     ``.dp`` file (atomically), with ``software``/``version``/``time``/``backend`` in front as DeePMD-kit does."""
     header = {"software": "deeppot", "version": __version__,
               "time": str(datetime.datetime.now(tz=datetime.timezone.utc)), "backend": backend}
+    if Path(path).suffix in YAML_SUFFIXES:
+        yaml = _yaml(path)
+        body = _map_variables(content, _inline_array)
+        atomic_write(Path(path), lambda tmp: Path(tmp).write_text(yaml.safe_dump({**header, **body})))
+        return
 
     def write(tmp: str) -> None:
         count = 0
@@ -76,6 +86,8 @@ def read_dp_file(path: Path) -> Dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
+    if path.suffix in YAML_SUFFIXES:
+        return _checked(path, _read_yaml(path))
     try:
         handle = h5py.File(path, "r")
     except OSError:
@@ -97,6 +109,45 @@ def read_dp_file(path: Path) -> Dict[str, Any]:
             return np.asarray(handle[name][()]).copy()
 
         content = _map_variables(content, load)
+    return _checked(path, content)
+
+
+def _checked(path: Path, content: Any) -> Dict[str, Any]:
     if not isinstance(content, dict) or not isinstance(content.get("model"), dict):
-        raise ModelFileError(f"{path}: a .dp file without a 'model' dict; not a DeePMD-kit model file")
+        raise ModelFileError(f"{path}: a {path.suffix} file without a 'model' dict; not a DeePMD-kit model file")
     return content
+
+
+def _yaml(path: Path):
+    try:
+        import yaml  # optional: only DeePMD-kit's YAML model files need it
+    except ImportError:
+        raise ModelFileError(f"{path}: DeePMD-kit's YAML model files need PyYAML; pip install pyyaml, or use .dp")
+    return yaml
+
+
+def _inline_array(value: Any) -> Any:
+    """An array as DeePMD-kit's YAML form writes it; other values (e.g. a float) as they are."""
+    if not isinstance(value, np.ndarray):
+        return _plain(value)
+    return {"@class": "np.ndarray", "@is_variable": True, "@version": 1, "dtype": value.dtype.name,
+            "value": value.tolist()}
+
+
+def _read_yaml(path: Path) -> Any:
+    yaml = _yaml(path)
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a DeePMD-kit YAML model ({exc.__class__.__name__})") from None
+
+    def arrays(node):
+        if isinstance(node, dict):
+            if node.get("@class") == "np.ndarray":
+                return np.asarray(node["value"], dtype=np.dtype(node["dtype"]))
+            return {key: arrays(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [arrays(value) for value in node]
+        return node
+
+    return arrays(content)
