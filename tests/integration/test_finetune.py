@@ -14,7 +14,7 @@ from deeppot.config import validate_input
 from deeppot.errors import ConfigError, ModelFileError
 from deeppot.export.freeze import load_model_or_checkpoint
 from deeppot.train.trainer import Trainer
-from helpers import WATER, small_water_input, write_json
+from helpers import DATA, WATER, small_water_input, write_json
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +67,15 @@ def test_reversed_type_map(water, tmp_path, source, sel):
     _assert_same_up_to_bias(load_model_or_checkpoint(path)[0], trainer.model.eval())
 
 
+def se_atten(config):
+    config["model"]["descriptor"] = {"type": "se_atten", "sel": 60, "rcut": 4.0, "rcut_smth": 0.5,
+                                     "neuron": [4, 8], "axis_neuron": 4, "attn": 8, "attn_layer": 1,
+                                     "tebd_dim": 4, "seed": 3}
+    return config
+
+
 def test_mixed_type_subset(tmp_path):
     """se_atten pretrained with type_map O, H, C (water data, no C) fine-tuned to H, O."""
-    def se_atten(config):
-        config["model"]["descriptor"] = {"type": "se_atten", "sel": 60, "rcut": 4.0, "rcut_smth": 0.5,
-                                         "neuron": [4, 8], "axis_neuron": 4, "attn": 8, "attn_layer": 1,
-                                         "tebd_dim": 4, "seed": 3}
-        return config
-
     pre_config = se_atten(small_water_input())
     pre_config["model"]["type_map"] = ["O", "H", "C"]
     _, checkpoint, _ = water_pretrained(tmp_path, pre_config)
@@ -82,6 +83,25 @@ def test_mixed_type_subset(tmp_path):
     trainer = Trainer(validate_input(config), output_dir=tmp_path / "ft", finetune=str(checkpoint))
     assert trainer.model.type_map == ["H", "O"] and trainer.model.out_bias.shape == (1, 2, 1)
     _assert_same_up_to_bias(load_model_or_checkpoint(checkpoint)[0], trainer.model.eval())
+
+
+def test_new_element(tmp_path):
+    """se_atten pretrained on water (O, H) fine-tuned on C/H/O molecules with type_map C, H, O: H and O keep their
+    pretrained statistics, C takes this data's (those a fresh run computes)."""
+    _, checkpoint, _ = water_pretrained(tmp_path, se_atten(small_water_input()))
+    pretrained, _ = load_model_or_checkpoint(checkpoint)
+    config = se_atten(finetune_input(type_map=("C", "H", "O"), sel=(60,)))
+    cho = [str(DATA / "nopbc_cho" / name) for name in ("C1H4O2", "C3H3O4")]
+    config["training"]["training_data"]["systems"] = cho
+    config["training"]["validation_data"]["systems"] = cho[:1]
+    fresh = Trainer(validate_input(config), output_dir=tmp_path / "fresh").model
+    tuned = Trainer(validate_input(config), output_dir=tmp_path / "ft", finetune=str(checkpoint)).model
+    for name in ("davg", "dstd"):
+        new, old, data = (getattr(m.descriptor, name) for m in (tuned, pretrained, fresh))
+        torch.testing.assert_close(new[0], data[0], rtol=0, atol=0)  # C
+        torch.testing.assert_close(new[1:], old[[1, 0]], rtol=0, atol=0)  # H, O
+    assert float(tuned.descriptor.dstd[0].min()) != 1.0  # C's statistics were computed, not the placeholder
+    assert float(tuned.out_bias[0, 0, 0]) != 0.0  # C's bias refitted on this data
 
 
 def test_random_fitting(water, tmp_path):

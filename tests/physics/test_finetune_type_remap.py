@@ -99,3 +99,16 @@ def test_unknown_element_refused(models):
 def test_dp_zbl_model_refused():
     with pytest.raises(ConfigError, match="the pretrained model is a 'zbl' model"):
         remap_model_types({"@class": "Model", "type": "zbl", "type_map": ["O", "H"]}, ["O", "H"])
+
+
+@pytest.mark.parametrize("variant", ["se_atten", "se_atten_v2"])
+def test_new_element_for_type_embedding_models(variant, models, periodic_system):
+    """A third element (C) gets a type-embedding row, statistics and bias; frames without it are predicted as
+    before."""
+    model = models[variant]
+    data = remap_model_types(model.serialize(), ["H", "C", "O"])
+    assert np.all(data["@variables"]["out_bias"][:, 1] == 0.0)
+    assert np.all(data["descriptor"]["@variables"]["dstd"][1] == 1.0)  # placeholders until the data's statistics
+    remapped = deserialize_model(data)
+    assert remapped.ntypes == 3
+    _assert_same_predictions(model, remapped, *periodic_system)

@@ -9,8 +9,10 @@
   ``change_type_map``; type-blocked ones (se_e2_a, se_e2_r, se_e3, and se_e2_a with a type embedding) take a
   reordering only (DeePMD-kit refuses both): dropping an element drops its neighbor block and changes the
   descriptor's normalisation by the neighbor count. A type embedding's one-hot rows move; a residual first layer is
-  folded into linear weights (se_atten's) and refused otherwise, as DeePMD-kit. loc_frame, se_a_mask, DP/ZBL
-  models and elements the pretrained model lacks are refused.
+  folded into linear weights (se_atten's) and refused otherwise, as DeePMD-kit. Elements the pretrained model lacks
+  are taken by type-embedding models with one fitting net (se_atten, se_atten_v2), as DeePMD-kit: random (seeded)
+  type-embedding rows, descriptor statistics from the new data, zero bias before the refit. loc_frame, se_a_mask
+  and DP/ZBL models are refused.
 - :func:`load_pretrained` / :meth:`Pretrained.apply`: the trainer's ``--finetune`` hook. As in DeePMD-kit, the model
   is input.json's; the pretrained weights and descriptor statistics are copied into it (with ``--model-branch
   RANDOM`` the descriptor's alone, the fitting keeping its fresh initialisation), then the output bias is refitted on
@@ -121,14 +123,34 @@ def set_output_bias(model, values: List[float]) -> None:
 
 
 # ------------------------------------------------------------- type remapping
-def type_index(old: List[str], new: List[str], where: str) -> List[int]:
-    """index[i] = position in ``old`` of element ``new[i]``; elements ``old`` lacks are an error."""
+NEW_TYPE_EMBEDDING_SEED = 20240  # seeds the type-embedding rows of new elements (DeePMD-kit draws them unseeded)
+
+
+def type_index(old: List[str], new: List[str]) -> List[int]:
+    """index[i] = position in ``old`` of element ``new[i]``; the k-th element ``old`` lacks gets len(old) + k (a row
+    appended to each per-type array before the selection, as DeePMD-kit's ``get_index_between_two_maps``)."""
     missing = [name for name in new if name not in old]
-    if missing:
-        raise ConfigError(f"{where}: elements {missing} are not in the pretrained model's type_map {list(old)}; "
-                          "deeppot fine-tunes to elements the pretrained model knows (any subset, any order). Remove "
-                          "them, or train a new model from scratch")
-    return [old.index(name) for name in new]
+    return [old.index(name) if name in old else len(old) + missing.index(name) for name in new]
+
+
+def _take(array, index: List[int], nold: int, fill: float, axis: int = 0) -> np.ndarray:
+    """``array``'s rows (along ``axis``, of length nold) in the order of ``index``; new types get ``fill``."""
+    array = np.asarray(array)
+    extra = max(index) + 1 - nold
+    if extra > 0:
+        shape = list(array.shape)
+        shape[axis] = extra
+        array = np.concatenate([array, np.full(shape, fill, dtype=array.dtype)], axis=axis)
+    return np.take(array, index, axis=axis)
+
+
+def _takes_new_types(descriptor: dict, fitting: dict) -> bool:
+    """New elements need one type embedding (rows can be added) and one fitting net for every type."""
+    if descriptor["type"] == "hybrid":
+        return all(_takes_new_types(member, fitting) for member in descriptor["list"])
+    embedding = descriptor.get("type_embedding")
+    return (descriptor["type"] in MIXED_TYPE_DESCRIPTORS and embedding is not None
+            and not embedding.get("use_econf_tebd") and fitting["nets"]["ndim"] == 0)
 
 
 def _remap_atom_types(types: List[int], index: List[int]) -> List[int]:
@@ -172,15 +194,17 @@ def _remap_type_embedding(embedding: dict, index: List[int], nold: int) -> dict:
     w = np.asarray(first["@variables"]["w"])
     width = w.shape[1]
     residual_old, residual_new = _identity_part(nold, width), _identity_part(n, width)
-    if residual_old.size == 0 and residual_new.size == 0:
-        first["@variables"]["w"] = w[index]
-    elif embedding.get("activation_function", "").lower() in ("linear", "none"):
-        effective = (w + residual_old if residual_old.size else w)[index]
-        first["@variables"]["w"] = effective - residual_new if residual_new.size else effective
-    else:
+    linear = embedding.get("activation_function", "").lower() in ("linear", "none")
+    if (residual_old.size or residual_new.size) and not linear:
         raise ConfigError(f"the pretrained type embedding's first layer ({nold} types -> {width}) has a residual "
                           f"connection and activation {embedding.get('activation_function')}, which a changed "
                           "type_map would break (DeePMD-kit refuses it too); fine-tune with the pretrained type_map")
+    effective = w + residual_old if residual_old.size else w  # what each one-hot row maps to
+    if max(index) >= nold:  # new elements: random rows, as DeePMD-kit
+        rows = np.random.default_rng(NEW_TYPE_EMBEDDING_SEED).random((max(index) + 1 - nold, width))
+        effective = np.concatenate([effective, rows])
+    effective = effective[index]
+    first["@variables"]["w"] = effective - residual_new if residual_new.size else effective
     embedding["ntypes"] = n
     if "in_dim" in embedding["embedding"]:
         embedding["embedding"]["in_dim"] = n
@@ -198,7 +222,7 @@ def _remap_descriptor(data: dict, index: List[int], nold: int) -> dict:
                           "subset or order); fine-tune with the pretrained model's type_map")
     variables = data["@variables"]
     if kind in TYPE_BLOCKED_DESCRIPTORS:
-        if len(index) != nold:
+        if sorted(index) != list(range(nold)):
             raise ConfigError(f"descriptor {kind} keeps one neighbor block per element and divides by the total "
                               "neighbor count, so dropping an element would change the model; keep every element "
                               "of the pretrained type_map in model/type_map (data may lack some), in any order")
@@ -208,8 +232,8 @@ def _remap_descriptor(data: dict, index: List[int], nold: int) -> dict:
         data["sel"] = [sel[t] for t in index]
         for name in ("davg", "dstd"):
             variables[name] = variables[name][:, slots]
-    for name in ("davg", "dstd"):
-        variables[name] = variables[name][index]
+    for name, fill in (("davg", 0.0), ("dstd", 1.0)):  # new types: placeholders, their data statistics come later
+        variables[name] = _take(variables[name], index, nold, fill)
     data["exclude_types"] = _remap_pairs(data.get("exclude_types", []), index)
     if "embeddings" in data:
         data["embeddings"] = _remap_networks(data["embeddings"], index, nold, symmetric=kind == "se_e3")
@@ -227,7 +251,7 @@ def _remap_fitting(data: dict, index: List[int], nold: int) -> dict:
     for name in PER_TYPE_FITTING_VARIABLES:
         value = data["@variables"].get(name)
         if value is not None and np.shape(value)[0] == nold:
-            data["@variables"][name] = np.asarray(value)[index]
+            data["@variables"][name] = _take(value, index, nold, 1.0 if name == "scale" else 0.0)
     return data
 
 
@@ -243,19 +267,25 @@ def remap_model_types(data: dict, type_map: List[str], where: str = "model/type_
     docstring for which descriptors allow what). The same dict when the type_map is unchanged."""
     check_standard_model(data, "the pretrained model")
     old = list(data["type_map"])
-    index = type_index(old, list(type_map), where)
+    index = type_index(old, list(type_map))
     if index == list(range(len(old))):
         return data
     nold = len(old)
+    new_elements = [name for name in type_map if name not in old]
+    if new_elements and not _takes_new_types(data["descriptor"], data["fitting"]):
+        raise ConfigError(f"{where}: elements {new_elements} are not in the pretrained model's type_map {old}; "
+                          f"new elements need a type-embedding descriptor (se_atten, se_atten_v2) with one fitting "
+                          f"net, and this model's descriptor is {data['descriptor']['type']}. Remove them, or train "
+                          "a new model from scratch")
     data = copy.deepcopy(data)
     data["type_map"] = list(type_map)
     data["atom_exclude_types"] = _remap_atom_types(data.get("atom_exclude_types", []), index)
     data["pair_exclude_types"] = _remap_pairs(data.get("pair_exclude_types", []), index)
     if data.get("preset_out_bias"):
-        data["preset_out_bias"] = {k: None if v is None else [v[i] for i in index]
+        data["preset_out_bias"] = {k: None if v is None else [v[i] if i < nold else None for i in index]
                                    for k, v in data["preset_out_bias"].items()}
-    for name in ("out_bias", "out_std"):
-        data["@variables"][name] = np.asarray(data["@variables"][name])[:, index]
+    for name, fill in (("out_bias", 0.0), ("out_std", 1.0)):
+        data["@variables"][name] = _take(data["@variables"][name], index, nold, fill, axis=1)
     data["descriptor"] = _remap_descriptor(data["descriptor"], index, nold)
     data["fitting"] = _remap_fitting(data["fitting"], index, nold)
     return data
@@ -284,6 +314,7 @@ class Pretrained:
     model_dict: dict  # serialized (spec section 5), for input.json's type_map
     model_params: Dict  # the pretrained model section in input.json's type order (an "auto" sel takes its sel)
     random_fitting: bool  # --model-branch RANDOM: the fitting net starts fresh, the bias is set, not changed
+    new_types: List[int]  # input.json's types the pretrained model lacks: descriptor statistics from this data
 
     def model_section(self, model_config):
         """--use-pretrain-script: input.json's validated model section with the pretrained descriptor (and, without
@@ -323,6 +354,13 @@ class Pretrained:
                 "prints them)" + (", or re-initialise the fitting net with --model-branch RANDOM" if only_fitting else ""))
         pretrained = deserialize_model(self.model_dict)
         state = pretrained.state_dict()
+        if self.new_types:  # DeePMD-kit's change_type_map with model_with_new_type_stat: their davg/dstd from data
+            from deeppot.model.statistics import compute_descriptor_statistics
+
+            compute_descriptor_statistics(model, stat_batches, protection)
+            fresh = model.state_dict()
+            for name in [n for n in state if n.endswith(("davg", "dstd"))]:
+                state[name][self.new_types] = fresh[name][self.new_types].to(state[name].dtype)
         if self.random_fitting:
             state = {name: value for name, value in state.items() if name.startswith("descriptor.")}
         model.load_state_dict(state, strict=not self.random_fitting)
@@ -373,13 +411,16 @@ def load_pretrained(path: str, model_config, model_branch: Optional[str] = None)
                           f"fitting predicts {_output_type(model_config)}; give --model-branch {RANDOM_BRANCH} to keep "
                           "only the pretrained descriptor")
     model_dict = remap_model_types(model.serialize(), model_config.type_map)
-    index = type_index(list(model.type_map), list(model_config.type_map), "model/type_map")
+    index = type_index(list(model.type_map), list(model_config.type_map))
     params = _section_for_types(meta["model_def_script"], model_dict, index)
     params["type_map"] = list(model_config.type_map)
+    new_types = [t for t, i in enumerate(index) if i >= len(model.type_map)]
     if list(model.type_map) != list(model_config.type_map):
-        log.info("fine-tuning: the pretrained type_map %s mapped by element name to input.json's %s",
-                 list(model.type_map), list(model_config.type_map))
-    return Pretrained(Path(path), model_dict, params, random_fitting)
+        log.info("fine-tuning: the pretrained type_map %s mapped by element name to input.json's %s%s",
+                 list(model.type_map), list(model_config.type_map), "; new elements %s start from random type-"
+                 "embedding rows and this data's statistics" % [model_config.type_map[t] for t in new_types]
+                 if new_types else "")
+    return Pretrained(Path(path), model_dict, params, random_fitting, new_types)
 
 
 def _output_type(model_config) -> str:
@@ -407,5 +448,5 @@ def _section_for_types(params: dict, model_dict: dict, index: List[int]) -> dict
     if isinstance(fitting.get("sel_type"), list):
         fitting["sel_type"] = _remap_atom_types(fitting["sel_type"], index)
     if isinstance(fitting.get("scale"), list):
-        fitting["scale"] = [fitting["scale"][i] for i in index]
+        fitting["scale"] = _take(fitting["scale"], index, len(fitting["scale"]), 1.0).tolist()
     return params
