@@ -351,7 +351,8 @@ class Pretrained:
                 f"{self.path}: input.json's model section does not match the pretrained model's, whose weights "
                 "fine-tuning reuses (per-type values in input.json's type order):\n  " + "\n  ".join(differences)
                 + f"\nSet these keys to the pretrained values ('deeppot show {self.path} descriptor fitting-net' "
-                "prints them)" + (", or re-initialise the fitting net with --model-branch RANDOM" if only_fitting else ""))
+                "prints them), or take them from the pretrained model with --use-pretrain-script"
+                + (", or re-initialise the fitting net with --model-branch RANDOM" if only_fitting else ""))
         pretrained = deserialize_model(self.model_dict)
         state = pretrained.state_dict()
         if self.new_types:  # DeePMD-kit's change_type_map with model_with_new_type_stat: their davg/dstd from data
