@@ -69,29 +69,38 @@ class EnergyLoss:
         self, pred: Dict[str, torch.Tensor], label: Dict[str, torch.Tensor], natoms: int, lr: float
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
         """Loss (scalar tensor) and displayed metrics for one batch of frames with ``natoms`` atoms each."""
-        pref_e, pref_f, pref_v = self.prefactors(lr)
+        loss, mses = self.weighted(pred, label, natoms, self.prefactors(lr))
+        return loss, self.metrics(loss, mses, label, natoms)
+
+    def weighted(
+        self, pred: Dict[str, torch.Tensor], label: Dict[str, torch.Tensor], natoms: int, prefactors: Tuple
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The loss (scalar tensor) and the mean squared error of each term that is on ({label name: mse}),
+        with ``prefactors`` (p_e, p_f, p_v) as from :meth:`prefactors` (floats, or 0-d tensors in a compiled
+        step, deeppot.train.step); no Python number is read from a tensor here."""
+        pref_e, pref_f, pref_v = prefactors
         # DeePMD-kit 3.2 computes 1/N in float32; keep it for numerical parity of the loss
         inv_n = float(np.float32(1.0) / np.float32(natoms))
         norm = inv_n * inv_n if self.intensive_ener_virial else inv_n
-        loss = torch.zeros((), dtype=torch.float64)
+        loss = torch.zeros((), dtype=torch.float64, device=pred[keys.ENERGY].device)
+        mses: Dict[str, torch.Tensor] = {}
+        for name, on, pref, scale in ((keys.ENERGY, self.has_e, pref_e, norm), (keys.FORCE, self.has_f, pref_f, 1.0),
+                                      (keys.VIRIAL, self.has_v, pref_v, norm)):
+            if on:
+                mses[name] = torch.mean((pred[name] - label[name]) ** 2)
+                loss = loss + pref * scale * mses[name] * float(label[keys.find_key(name)])
+        return loss, mses
+
+    @staticmethod
+    def metrics(loss: torch.Tensor, mses: Dict[str, torch.Tensor], label: Dict, natoms: int) -> Dict[str, float]:
+        """rmse_e and rmse_v per atom, rmse_f, NaN for a label the batch lacks, and rmse = sqrt(loss)."""
         metrics: Dict[str, float] = {}
-        if self.has_e:
-            mse = torch.mean((pred[keys.ENERGY] - label[keys.ENERGY]) ** 2)
-            find = float(label[keys.find_key(keys.ENERGY)])
-            loss = loss + pref_e * norm * mse * find
-            metrics["rmse_e"] = float(mse.detach().sqrt()) / natoms if find else float("nan")
-        if self.has_f:
-            mse = torch.mean((pred[keys.FORCE] - label[keys.FORCE]) ** 2)
-            find = float(label[keys.find_key(keys.FORCE)])
-            loss = loss + pref_f * mse * find
-            metrics["rmse_f"] = float(mse.detach().sqrt()) if find else float("nan")
-        if self.has_v:
-            mse = torch.mean((pred[keys.VIRIAL] - label[keys.VIRIAL]) ** 2)
-            find = float(label[keys.find_key(keys.VIRIAL)])
-            loss = loss + pref_v * norm * mse * find
-            metrics["rmse_v"] = float(mse.detach().sqrt()) / natoms if find else float("nan")
+        for name, metric, per in ((keys.ENERGY, "rmse_e", natoms), (keys.FORCE, "rmse_f", 1), (keys.VIRIAL, "rmse_v", natoms)):
+            if name in mses:
+                find = float(label[keys.find_key(name)])
+                metrics[metric] = float(mses[name].detach().sqrt()) / per if find else float("nan")
         metrics["rmse"] = float(loss.detach().sqrt())
-        return loss, metrics
+        return metrics
 
 
 @dataclass(frozen=True)

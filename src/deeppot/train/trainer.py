@@ -35,6 +35,7 @@ from deeppot.train.eta import EtaClock
 from deeppot.train.finetune import load_pretrained
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.sel import NeighborStatistics, resolve_model_section
+from deeppot.train.step import choose_fast_step
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import build_loss
@@ -115,8 +116,8 @@ class Trainer:
         tune_allocator()
         self.world = world
         check_supported(config)
-        # --finetune: the pretrained model for input.json's type_map (train/finetune.py), checked before any data
         check_mixed_precision_device(config.training.mixed_precision, torch.device(device))
+        # --finetune: the pretrained model for input.json's type_map (train/finetune.py), checked before any data
         self.pretrained = load_pretrained(finetune, config.model, model_branch) if finetune else None
         if self.pretrained is not None and use_pretrain_script:  # the model section from the pretrained file
             config = config.model_copy(update={"model": self.pretrained.model_section(config.model)})
@@ -159,6 +160,7 @@ class Trainer:
             [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
             betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay, fused=True,
         )
+        self.fast_step = choose_fast_step(tcfg.fast_step, tcfg.numb_steps, self.model, self.loss, tcfg.mixed_precision)
         self.train_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
         self.valid_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
         self.start_step = 0
@@ -284,12 +286,19 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * self.lr_scale
         batch = batch_to_torch(self.train_data.sampler.next_batch(), self.device)
-        pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
-        loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
+        if self.fast_step is not None:  # compiled (train/step.py): the gradients come with the loss
+            slots = self.train_neighbors.slots(with_model_types(self.model, batch))
+            loss, metrics, grads = self.fast_step(batch, lr, slots)
+        else:
+            pred = evaluate_batch(self.model, batch, True, self.train_neighbors)
+            loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
         if not math.isfinite(float(loss.detach())):
             raise self._diverged(step_id + 1, float(loss.detach()), metrics, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.fast_step is not None:
+            self.fast_step.store_gradients(grads)
+        else:
+            loss.backward()
         self.world.average_gradients(self.model.parameters())
         if self.config.training.gradient_max_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)

@@ -1,0 +1,72 @@
+"""The compiled training step (deeppot.train.step) against the eager step: same loss trajectory, same weights,
+bit-identical restart, and the choice of step (training/fast_step)."""
+
+import logging
+
+import pytest
+import torch
+
+from deeppot.config import validate_input
+from deeppot.train.step import AUTO_MIN_STEPS, CompiledEnergyStep, choose_fast_step
+from deeppot.train.trainer import Trainer
+from helpers import small_water_input
+
+
+def water_input(fast_step: str, numb_steps: int = 6, save_freq: int = 3) -> dict:
+    """The small water input (energy and force loss) with the step chosen by ``fast_step``."""
+    config = small_water_input(numb_steps=numb_steps, disp_freq=1, save_freq=save_freq)
+    config["training"]["fast_step"] = fast_step
+    return config
+
+
+def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically(tmp_path):
+    """6 steps eager and compiled: metrics of every step and the weights equal to 1e-10; a compiled run restarted
+    from its step-3 checkpoint ends with the weights of the uninterrupted compiled run, bit for bit."""
+    eager = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
+    (tmp_path / "fast").mkdir()
+    fast = Trainer(validate_input(water_input("on")), output_dir=tmp_path / "fast")
+    assert eager.fast_step is None and isinstance(fast.fast_step, CompiledEnergyStep)
+    expected = [eager.train_step(step)[0] for step in range(6)]
+    got = []
+    for step in range(6):
+        got.append(fast.train_step(step)[0])
+        if step == 2:
+            checkpoint = fast.save(3)
+    for row_expected, row_got in zip(expected, got):
+        assert row_got.keys() == row_expected.keys()
+        for name, value in row_expected.items():
+            assert row_got[name] == pytest.approx(value, rel=1e-10, abs=0), name
+    weights = eager.model.state_dict()
+    for name, value in fast.model.state_dict().items():
+        torch.testing.assert_close(value, weights[name], rtol=1e-10, atol=1e-13, msg=name)
+    assert fast.optimizer.state_dict()["state"].keys() == eager.optimizer.state_dict()["state"].keys()
+
+    resumed = Trainer(validate_input(water_input("on")), restart=str(checkpoint),
+                      output_dir=tmp_path / "fast")
+    assert resumed.start_step == 3 and resumed.fast_step is not None
+    resumed.run()
+    final = fast.model.state_dict()
+    assert all(torch.equal(value, final[name]) for name, value in resumed.model.state_dict().items())
+
+
+def test_choice_of_step_is_logged(tmp_path, caplog):
+    trainer = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
+    model, loss = trainer.model, trainer.loss
+    with caplog.at_level(logging.INFO, logger="deeppot"):
+        assert choose_fast_step("auto", AUTO_MIN_STEPS - 1, model, loss, None) is None
+        assert "numb_steps >= %d" % AUTO_MIN_STEPS in caplog.text
+        assert isinstance(choose_fast_step("auto", AUTO_MIN_STEPS, model, loss, None), CompiledEnergyStep)
+        assert choose_fast_step("off", 10**6, model, loss, None) is None
+        caplog.clear()
+        assert choose_fast_step("on", 10**6, model, loss, {"output_prec": "float32"}) is None
+        assert "exact in float64 only" in caplog.text and caplog.records[-1].levelno == logging.WARNING
+        model.descriptor.type_name = "se_e3"  # an instance attribute, for this check only
+        caplog.clear()
+        assert choose_fast_step("on", 10**6, model, loss, None) is None
+        assert "se_e2_a, se_e2_r" in caplog.text
+
+
+def test_fast_step_key_is_validated():
+    config = water_input("sometimes")
+    with pytest.raises(Exception, match="fast_step"):
+        validate_input(config)
