@@ -159,3 +159,16 @@ def test_bad_input_is_refused_before_work(tmp_path, change, message):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match=message):
         load_input(path)
+
+
+def test_convert_backend_moves_the_model_through_dp(trained, tmp_path):
+    """.pth -> .dp (DeePMD-kit reads it as its DPZBLModel) -> .pth: the same numbers on a close contact."""
+    from deepmd.dpmodel.utils.serialization import load_dp_model
+
+    assert main(["convert-backend", str(trained / "model.pth"), str(tmp_path / "model.dp")]) == 0
+    assert load_dp_model(str(tmp_path / "model.dp"))["model"]["type"] == "zbl"
+    assert main(["convert-backend", str(tmp_path / "model.dp"), str(tmp_path / "back.pth")]) == 0
+    coord, box, atype = close_contact()
+    ref = DeepPot(str(trained / "model.pth")).eval(coord, box, atype)
+    for name in ("model.dp", "back.pth"):
+        np.testing.assert_allclose(DeepPot(str(tmp_path / name)).eval(coord, box, atype)[1], ref[1], rtol=0, atol=1e-10)

@@ -28,5 +28,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     content = convert_backend(args.INPUT, args.OUTPUT)
     model = content["model"]
+    model = model["models"][0] if model.get("type") == "zbl" else model  # DP/ZBL: its DP part
     log.info("%s (%s descriptor, %s fitting, type_map %s) written to %s", args.INPUT,
              model["descriptor"].get("type"), model["fitting"].get("type", "ener"), model["type_map"], args.OUTPUT)

@@ -87,7 +87,7 @@ def model_from_portable(content: Dict[str, Any], source: Path):
     from deeppot.model import deserialize_model
 
     data = content["model"]
-    if "descriptor" not in data or "fitting" not in data:
+    if ("descriptor" not in data or "fitting" not in data) and data.get("type") != "zbl":  # zbl: DP + pair table
         kind = data.get("type", "?")
         raise ModelFileError(f"{source}: a DeePMD-kit model of type '{kind}' without one descriptor and fitting "
                              "(multi-task, linear or other composite model); deeppot runs only descriptor + "
