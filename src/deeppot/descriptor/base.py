@@ -164,9 +164,11 @@ class Descriptor(nn.Module):
             fill = torch.minimum(counts.max(dim=0).values.clamp(min=2), self.block_ends - self.block_starts)
         widths = torch.jit.annotate(List[int], fill.tolist())
         if not torch.jit.is_scripting() and graph_tracing():  # bounds of the traced data-dependent widths
-            for width, sel in zip(widths, self.sel):
-                if sel > 2:  # a block of 1 or 2 slots has a fixed width (torch refuses bounds below 3)
-                    torch.ops.aten.sym_constrain_range_for_size.default(width, min=2, max=sel)
+            for k, sel in enumerate(self.sel):
+                if sel > 2:
+                    torch.ops.aten.sym_constrain_range_for_size.default(widths[k], min=2, max=sel)
+                else:  # a block of 1 or 2 slots has the fixed width sel (torch refuses bounds below 3)
+                    widths[k] = sel
         return fill, widths
 
     # ------------------------------------------------------------ compression
