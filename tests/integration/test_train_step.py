@@ -70,3 +70,19 @@ def test_fast_step_key_is_validated():
     config = water_input("sometimes")
     with pytest.raises(Exception, match="fast_step"):
         validate_input(config)
+
+
+def test_step_that_fails_to_compile_runs_uncompiled_with_the_eager_numbers(tmp_path, caplog):
+    eager = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
+    fallback = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
+    fallback.fast_step = CompiledEnergyStep(fallback.model, fallback.loss)
+
+    def no_compiler(*inputs):
+        raise RuntimeError("InvalidCxxCompiler: no working C++ compiler found")
+
+    fallback.fast_step._compiled = no_compiler
+    with caplog.at_level(logging.WARNING, logger="deeppot"):
+        for step in range(2):
+            expected, got = eager.train_step(step)[0], fallback.train_step(step)[0]
+            assert got == pytest.approx(expected, rel=1e-10, abs=0)
+    assert "failed to compile (RuntimeError: InvalidCxxCompiler" in caplog.text

@@ -113,10 +113,19 @@ class CompiledEnergyStep:
         params = {name: p.detach() for name, p in self.trained}
         others = {name: t.detach() for name, t in list(self.wrapper.named_parameters()) + list(self.wrapper.named_buffers())
                   if name not in params}
-        with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
-            grads, (loss, mses) = self._compiled(params, others, rij.detach(), nlist, atype, nei_type,
-                                                 batch.get(keys.FPARAM), batch.get(keys.APARAM), labels, prefactors,
-                                                 natoms)
+        inputs = (params, others, rij.detach(), nlist, atype, nei_type, batch.get(keys.FPARAM),
+                  batch.get(keys.APARAM), labels, prefactors, natoms)
+        try:
+            with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
+                grads, (loss, mses) = self._compiled(*inputs)
+        except Exception as error:  # no C++ compiler, or a model torch.compile cannot trace: same step, uncompiled
+            if self._compiled == self._loss_and_grads:
+                raise
+            log.warning("the compiled training step failed to compile (%s: %s); training continues with it "
+                        "uncompiled (same numbers, eager speed); set training/fast_step to \"off\" to skip the attempt",
+                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            self._compiled = self._loss_and_grads
+            grads, (loss, mses) = self._compiled(*inputs)
         return loss, self.loss.metrics(loss, mses, batch, natoms), grads
 
     def store_gradients(self, grads: Dict) -> None:
