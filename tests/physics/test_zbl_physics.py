@@ -120,3 +120,11 @@ def test_nve_collision_of_two_water_molecules_bounces(tmp_path):
     assert closest < len(distances) - 20 and distances[-1] > min(distances) + 0.2, "no bounce"
     drift = np.max(np.abs(np.array(energies) - start))
     assert drift < 0.01 * kinetic, f"total energy drifted by {drift:.4f} eV (kinetic energy {kinetic:.2f} eV)"
+
+
+def test_training_takes_the_eager_step():
+    """The compiled float64 training step (train/step.py) is not verified for DP/ZBL: fast_step refuses it by name."""
+    from deeppot.train.loss import EnergyLoss
+    from deeppot.train.step import fast_step_refusal
+
+    assert "DP/ZBL" in fast_step_refusal(make_zbl_model(), EnergyLoss(1e-3), None)

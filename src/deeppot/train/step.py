@@ -45,6 +45,8 @@ def fast_step_refusal(model, loss, mixed_precision) -> Optional[str]:
         return "it trains energy models with the ener loss only"
     if descriptor.type_name not in FAST_DESCRIPTORS or getattr(descriptor, "type_embedding", None) is not None:
         return f"it is implemented for descriptors {', '.join(FAST_DESCRIPTORS)} without a type embedding"
+    if hasattr(model, "pair_table"):
+        return "a DP/ZBL model (model/use_srtab) trains with the eager step (the compiled one is not verified for it)"
     if descriptor.compressed:
         return "the descriptor is compressed"
     if mixed_precision is not None or any(p.dtype != torch.float64 for p in model.parameters()):
