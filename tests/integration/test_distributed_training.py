@@ -106,13 +106,14 @@ def running(pid: int) -> bool:
 
 
 def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
-    write_json(tmp_path / "input.json", tiny_input(two_frames, 1, numb_steps=100000))
+    # long enough to be killed mid-run, below the numb_steps from which training/fast_step "auto" compiles
+    write_json(tmp_path / "input.json", tiny_input(two_frames, 1, numb_steps=5000))
     launcher = subprocess.Popen([*TORCHRUN, "-m", "deeppot", "train", "input.json"], cwd=tmp_path, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         lcurve = tmp_path / "lcurve.out"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not (lcurve.exists() and len(data_rows(lcurve)) >= 3):
             time.sleep(0.5)
         assert lcurve.exists() and len(data_rows(lcurve)) >= 3, "training did not start"
