@@ -41,9 +41,34 @@ def tiny_input(data: Path, batch_size: int, numb_steps: int = 4) -> dict:
     return config
 
 
+def launch(folder: Path, *argv) -> subprocess.Popen:
+    return subprocess.Popen([*TORCHRUN, *map(str, argv)], cwd=folder, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def stop(launcher: subprocess.Popen) -> None:
+    """End torchrun and its ranks if they still run: the ranks sit in sessions of their own, so killing the
+    launcher alone would leave them training, orphaned, for the rest of the suite."""
+    if launcher.poll() is not None:
+        return
+    ranks = rank_pids(launcher.pid)
+    launcher.terminate()  # torchrun stops its ranks on SIGTERM
+    try:
+        launcher.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+    for pid in ranks.values():
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def torchrun(folder: Path, *argv, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([*TORCHRUN, *map(str, argv)], cwd=folder, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    launcher = launch(folder, *argv)
+    try:
+        stdout, stderr = launcher.communicate(timeout=timeout)
+    finally:
+        stop(launcher)
+    return subprocess.CompletedProcess(launcher.args, launcher.returncode, stdout, stderr)
 
 
 def data_rows(path: Path):
@@ -108,9 +133,7 @@ def running(pid: int) -> bool:
 def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
     # long enough to be killed mid-run, below the numb_steps from which training/fast_step "auto" compiles
     write_json(tmp_path / "input.json", tiny_input(two_frames, 1, numb_steps=5000))
-    launcher = subprocess.Popen([*TORCHRUN, "-m", "deeppot", "train", "input.json"], cwd=tmp_path, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    launcher = launch(tmp_path, "-m", "deeppot", "train", "input.json")
     try:
         lcurve = tmp_path / "lcurve.out"
         deadline = time.monotonic() + 240
@@ -124,8 +147,7 @@ def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
         _, stderr = launcher.communicate(timeout=60)
         stopped_after = time.monotonic() - killed
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
+        stop(launcher)
     assert launcher.returncode != 0
     assert stopped_after < 60
     assert not running(pids[0])  # rank 0 is gone too
