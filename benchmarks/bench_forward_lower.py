@@ -13,8 +13,6 @@ prints the median over --repeats calls of
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,8 @@ from deeppot.config import validate_input
 from deeppot.geometry.neighbors import build_neighbor_list, pair_list
 from deeppot.model.build import build_model
 from deeppot.model.nlist_format import format_engine_nlist
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT.parent / "shared" / "data" / "water" / "data_3"
@@ -54,16 +54,6 @@ def engine_input(coord, atype, box, cutoff, rng):
     column = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
     nlist[i[order], column] = ext_index[key[order]]
     return ext_coord, atype[mapping], nlist, mapping
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main():

@@ -14,10 +14,10 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT.parent / "shared" / "data" / "water"
@@ -33,16 +33,6 @@ def example(with_table: bool) -> dict:
     config["training"]["validation_data"]["systems"] = [str(WATER / "data_3")]
     config["training"].update(disp_freq=10**9, save_freq=10**9)
     return config
-
-
-def median_ms(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
