@@ -32,6 +32,17 @@ def small_water_input(numb_steps: int = 4, disp_freq: int = 2, save_freq: int = 
     return config
 
 
+def small_tensor_input(name: str) -> dict:
+    """A tensor example (``water_dipole``, ``water_polar``) with small networks and absolute data paths."""
+    config = copy.deepcopy(load_example(name))
+    config["model"]["descriptor"].update(neuron=[4, 8], axis_neuron=4)
+    config["model"]["fitting_net"]["neuron"] = [8]
+    for section in ("training_data", "validation_data"):
+        config["training"][section]["systems"] = [str(DATA / s.split("data/")[1])
+                                                   for s in config["training"][section]["systems"]]
+    return config
+
+
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2))
     return path

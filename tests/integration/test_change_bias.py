@@ -2,7 +2,6 @@
 on the data, "set" mode gives the least-squares bias of the labels, -b sets given values; each writes the kind of
 file it read. Bad input with its message."""
 
-import json
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from deeppot.export.freeze import load_model_or_checkpoint
 from deeppot.export.model_file import save_model_file
 from deeppot.train.checkpoint import archive_kind, load_checkpoint
 from deeppot.train.trainer import Trainer
-from helpers import DATA, ROOT, WATER, small_water_input
+from helpers import DATA, WATER, small_tensor_input, small_water_input
 
 NFRAMES = 6  # -n: frames per system
 
@@ -126,13 +125,8 @@ def test_model_file_of_another_kind(tmp_path, capsys):
 def test_polar_model_change_mode(tmp_path, capsys):
     """A tensor model: the bias moves by the least-squares fit of global label - prediction (DeePMD-kit's
     change-by-statistic for polarizability); user-given values are for energy models only."""
-    config = json.loads((ROOT / "examples" / "water_polar" / "input.json").read_text())
-    config["model"]["descriptor"].update(neuron=[4, 8], axis_neuron=4)
-    config["model"]["fitting_net"]["neuron"] = [8]
+    config = small_tensor_input("water_polar")
     config["model"]["data_stat_nbatch"] = 1
-    for section in ("training_data", "validation_data"):
-        config["training"][section]["systems"] = [str(DATA / s.split("data/")[1])
-                                                   for s in config["training"][section]["systems"]]
     trainer = Trainer(validate_input(config), output_dir=tmp_path)
     frozen, output = tmp_path / "polar.pth", tmp_path / "polar_changed.pth"
     save_model_file(trainer.model, trainer.model_params(), frozen)

@@ -1,9 +1,7 @@
 """deeppot test --plot: parity figures of the water example (energy, forces) and of a dipole model, the RMSE in
 each legend equal to what 'deeppot test' prints; bad figure names refused before testing."""
 
-import json
 
-import numpy as np
 import pytest
 
 from deeppot.cli import main
@@ -13,7 +11,7 @@ from deeppot.infer.model_test import PARITY_ENERGY, PARITY_FORCE, run_test
 from deeppot.report.parity_plot import pooled_rmse
 from deeppot.train.trainer import Trainer
 from figure_checks import check_figure
-from helpers import DATA, ROOT, WATER, small_water_input
+from helpers import DATA, WATER, small_tensor_input, small_water_input
 
 
 def _frozen(config: dict, path):
@@ -40,13 +38,8 @@ def test_water_parity_figure_and_its_rmse(water_model, tmp_path):
 
 
 def test_dipole_parity_figure(tmp_path):
-    config = json.loads((ROOT / "examples" / "water_dipole" / "input.json").read_text())
-    config["model"]["descriptor"].update(neuron=[4, 8], axis_neuron=4)
-    config["model"]["fitting_net"]["neuron"] = [8]
+    config = small_tensor_input("water_dipole")
     config["model"]["data_stat_nbatch"] = 1
-    for section in ("training_data", "validation_data"):
-        config["training"][section]["systems"] = [str(DATA / s.split("data/")[1])
-                                                   for s in config["training"][section]["systems"]]
     model = _frozen(config, tmp_path / "dipole.pth")
     system = DATA / "water_dipole" / "validation_data_reformat" / "global_system"
     figure = tmp_path / "dipole.png"

@@ -1,7 +1,6 @@
 """deeppot show on the water example's frozen model and checkpoint, a compressed model, a hybrid descriptor and a
 dipole model; bad input with its message."""
 
-import json
 import logging
 
 import pytest
@@ -11,7 +10,7 @@ from deeppot.config import validate_input
 from deeppot.export.compress import compress_model
 from deeppot.export.model_file import save_model_file
 from deeppot.train.trainer import Trainer
-from helpers import DATA, ROOT, small_water_input
+from helpers import small_tensor_input, small_water_input
 
 # small_water_input's nets, per type (type_one_side): embedding 1-4-8-16, fitting 64-16-16(+idt)-1
 DESCRIPTOR_SIZE = 2 * ((1 * 4 + 4) + (4 * 8 + 8) + (8 * 16 + 16))
@@ -75,12 +74,7 @@ def test_hybrid_descriptor(tmp_path, caplog):
 
 
 def test_dipole_model(tmp_path, caplog):
-    config = json.loads((ROOT / "examples" / "water_dipole" / "input.json").read_text())
-    config["model"]["descriptor"].update(neuron=[4, 8], axis_neuron=4)
-    config["model"]["fitting_net"]["neuron"] = [8]
-    for section in ("training_data", "validation_data"):
-        config["training"][section]["systems"] = [str(DATA / s.split("data/")[1])
-                                                   for s in config["training"][section]["systems"]]
+    config = small_tensor_input("water_dipole")
     trainer = Trainer(validate_input(config), output_dir=tmp_path)
     frozen = tmp_path / "dipole.pth"
     save_model_file(trainer.model, trainer.model_params(), frozen)
