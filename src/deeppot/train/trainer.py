@@ -297,8 +297,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.fast_step is not None:
             self.fast_step.store_gradients(grads)
-        else:
-            loss.backward()
+        else:  # gradients of the parameters only (not of the pair vectors the forces were taken from)
+            loss.backward(inputs=[p for p in self.model.parameters() if p.requires_grad])
         self.world.average_gradients(self.model.parameters())
         if self.config.training.gradient_max_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)
