@@ -9,6 +9,17 @@ from typing import Optional, Tuple
 
 from deeppot.errors import DeeppotError
 
+_STARTED_AS = (os.getpid(), os.getppid())
+"""This process and its parent when deeppot was first imported (the command line imports it before torch)."""
+
+
+def starting_parent() -> int:
+    """The pid of the process that started this one, as read when deeppot was first imported (seconds before
+    training starts; :func:`deeppot.train.distributed.die_with_parent` tells by it whether that process has gone
+    meanwhile); in a process forked after that import, its parent now."""
+    pid, parent = _STARTED_AS
+    return parent if pid == os.getpid() else os.getppid()
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _tuned = False

@@ -1,6 +1,6 @@
 """``torchrun`` data-parallel training on loopback (2 CPU processes, gloo): 2 ranks x batch 1 follow the loss
 trajectory of 1 rank x batch 2 on the same two frames, a 2-rank restart continues a 1-rank checkpoint, only
-rank 0 writes, and a killed rank stops the other with a message."""
+rank 0 writes, a killed rank stops the other with a message, and a killed torchrun stops both ranks."""
 
 import os
 import signal
@@ -152,3 +152,30 @@ def test_a_killed_rank_stops_the_other_with_a_message(tmp_path, two_frames):
     assert stopped_after < 60
     assert not running(pids[0])  # rank 0 is gone too
     assert "another training process stopped" in stderr or "SIGKILL" in stderr, stderr[-3000:]
+
+
+def test_the_ranks_stop_when_torchrun_is_killed(tmp_path, two_frames):
+    write_json(tmp_path / "input.json", tiny_input(two_frames, 1, numb_steps=5000))
+    launcher = launch(tmp_path, "-m", "deeppot", "train", "input.json")
+    ranks = {}
+    try:
+        lcurve = tmp_path / "lcurve.out"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not (lcurve.exists() and data_rows(lcurve)):
+            time.sleep(0.2)
+        assert lcurve.exists() and data_rows(lcurve), "training did not start"
+        ranks = rank_pids(launcher.pid)
+        assert set(ranks) == {0, 1}
+        launcher.kill()  # SIGKILL: torchrun cannot stop its ranks, which run in sessions of their own
+        launcher.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(map(running, ranks.values())):
+            time.sleep(0.2)
+        survivors = sorted(rank for rank, pid in ranks.items() if running(pid))
+    finally:
+        stop(launcher)
+        for pid in ranks.values():  # no rank trains on for the rest of the suite, whatever happened
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        launcher.communicate(timeout=30)
+    assert survivors == [], f"ranks {survivors} still ran 20 s after torchrun was killed"

@@ -1,9 +1,13 @@
-"""train/distributed.py without torchrun: lr scaling, frame shares, per-rank samplers and restart, and the
-collectives (broadcast, gradient and metric averages, gather, a lost rank) in two gloo processes."""
+"""train/distributed.py without torchrun: lr scaling, frame shares, per-rank samplers and restart, the collectives
+(broadcast, gradient and metric averages, gather, a lost rank) in two gloo processes, and a rank's request to
+stop with its parent."""
 
 import math
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -125,3 +129,35 @@ def test_collectives_in_two_gloo_processes(tmp_path):
         assert r["gathered"] == [0, 1]
     assert r0["lost"] is not None and "another training process stopped" in r0["lost"]
     assert "--restart" in r0["lost"] and "pair.cc" not in r0["lost"] and r0["lost_after"] < 30
+
+
+DIE_WITH_PARENT = """
+import ctypes, os
+from deeppot.errors import DistributedError
+from deeppot.runtime import starting_parent
+from deeppot.train.distributed import die_with_parent
+
+assert starting_parent() == os.getppid()
+child = os.fork()
+if child == 0:  # forked after deeppot was imported: its parent is this process, not the one that started it
+    os._exit(0 if starting_parent() == os.getppid() else 1)
+print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+die_with_parent(starting_parent())
+requested = ctypes.c_int(0)
+ctypes.CDLL(None).prctl(2, ctypes.byref(requested), 0, 0, 0)  # PR_GET_PDEATHSIG
+print(requested.value)
+try:
+    die_with_parent(os.getppid() + 1)  # started by another process, which has gone
+except DistributedError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_rank_asks_for_sigterm_when_its_parent_exits_and_stops_if_it_has_gone():
+    run = subprocess.run([sys.executable, "-c", DIE_WITH_PARENT], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    forked_child, requested, message = run.stdout.splitlines()
+    assert int(forked_child) == 0
+    assert int(requested) == signal.SIGTERM
+    assert "has exited, so this one stops too" in message

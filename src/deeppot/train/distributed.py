@@ -19,14 +19,19 @@ tensors). What each rank does differently from a single-process run:
   training metrics in ``lcurve.out`` are root-mean-squares over all ranks' batches.
 
 A collective that fails because another rank died raises :class:`~deeppot.errors.DistributedError`;
-``DEEPPOT_DIST_TIMEOUT`` (seconds, default 1800) bounds the wait for a rank that hangs.
+``DEEPPOT_DIST_TIMEOUT`` (seconds, default 1800) bounds the wait for a rank that hangs. torchrun starts each rank
+in a session of its own, so a rank would outlive a SIGKILL of torchrun: on Linux each rank asks the kernel for
+SIGTERM when its parent exits (:func:`die_with_parent`).
 """
 
+import ctypes
 import datetime
 import logging
 import math
 import os
 import re
+import signal
+import sys
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
@@ -36,6 +41,7 @@ import torch.distributed as dist
 
 from deeppot.data import BatchSampler
 from deeppot.errors import DistributedError
+from deeppot.runtime import starting_parent
 
 log = logging.getLogger("deeppot")
 
@@ -55,6 +61,29 @@ LR_SCALES: Dict[str, Callable[[int], float]] = {
 def mixed_seed(entropy: Sequence[int]) -> int:
     """One 64-bit seed from several integers (e.g. the training seed and a rank)."""
     return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1, np.uint64)[0])
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option (linux/prctl.h): the signal this process receives when its parent exits."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Have Linux send this process SIGTERM when its parent exits (prctl PR_SET_PDEATHSIG), so that a rank stops
+    when torchrun is killed, even by SIGKILL; ``parent``: the pid of the process that started this one.
+
+    Raises :class:`DistributedError` if the parent is already gone (this process has another parent now: it
+    exited before the request, which then never fires). Does nothing on systems other than Linux."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on
+    if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0)) != 0:
+        log.warning("this training process will not stop by itself if torchrun is killed (prctl "
+                    "PR_SET_PDEATHSIG: %s)", os.strerror(ctypes.get_errno()))
+        return
+    if os.getppid() != parent:
+        raise DistributedError(f"the process that started this training process (pid {parent}, torchrun) has "
+                               "exited, so this one stops too; start the training again")
 
 
 def timeout_from_env() -> int:
@@ -91,10 +120,11 @@ class World:
     def from_environment(cls) -> "World":
         """Join the process group torchrun describes in the environment; a single process without it.
 
-        Ranks other than 0 log errors only."""
+        Each of several processes stops when its parent (torchrun) exits. Ranks other than 0 log errors only."""
         size = int(os.environ.get("WORLD_SIZE", "1"))
         if size <= 1:
             return cls()
+        die_with_parent(starting_parent())
         timeout = datetime.timedelta(seconds=timeout_from_env())
         backend = "gloo"
         if torch.cuda.is_available():
