@@ -77,6 +77,11 @@ class CompiledEnergyStep:
         self.wrapper = _AtomicEnergy(model)
         # as loss.backward(): no gradient for the empty tensors (an absent idt or bias)
         self.trained = [(name, p) for name, p in self.wrapper.named_parameters() if p.requires_grad and p.numel() > 0]
+        # detached aliases of the model's tensors, built once (about 0.2 ms a step for a small model): the optimizer
+        # and load_state_dict update parameters and buffers in place, so the aliases always hold the current values
+        self.params = {name: p.detach() for name, p in self.trained}
+        self.others = {name: t.detach() for name, t in list(self.wrapper.named_parameters())
+                       + list(self.wrapper.named_buffers()) if name not in self.params}
         self._compiled = torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None)
 
     def _loss_and_grads(self, params: Dict, others: Dict, rij, nlist, atype, nei_type, fparam, aparam,
@@ -112,10 +117,7 @@ class CompiledEnergyStep:
         labels = {name: batch[name] for name in (keys.ENERGY, keys.FORCE, keys.VIRIAL) if name in batch}
         labels.update({keys.find_key(name): batch[keys.find_key(name)] for name in list(labels)})
         prefactors = tuple(torch.tensor(p, dtype=torch.float64) for p in self.loss.prefactors(lr))
-        params = {name: p.detach() for name, p in self.trained}
-        others = {name: t.detach() for name, t in list(self.wrapper.named_parameters()) + list(self.wrapper.named_buffers())
-                  if name not in params}
-        inputs = (params, others, rij.detach(), nlist, atype, nei_type, batch.get(keys.FPARAM),
+        inputs = (self.params, self.others, rij.detach(), nlist, atype, nei_type, batch.get(keys.FPARAM),
                   batch.get(keys.APARAM), labels, prefactors, natoms)
         try:
             with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
