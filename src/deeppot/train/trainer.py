@@ -36,6 +36,7 @@ from deeppot.train.finetune import load_pretrained
 from deeppot.train.lcurve import LcurveWriter
 from deeppot.train.sel import NeighborStatistics, resolve_model_section
 from deeppot.train.step import choose_fast_step
+from deeppot.train.adam import FusedAdamStep
 from deeppot.train.neighbor_cache import NeighborCache
 from deeppot.train.learning_rate import ExpDecaySchedule
 from deeppot.train.loss import build_loss
@@ -160,6 +161,7 @@ class Trainer:
             [p for p in self.model.parameters() if p.requires_grad], lr=lr_cfg.start_lr,
             betas=(ocfg.adam_beta1, ocfg.adam_beta2), weight_decay=ocfg.weight_decay, fused=True,
         )
+        self.optimizer_step = FusedAdamStep(self.optimizer)  # = optimizer.step(), fewer Python operations (adam.py)
         self.fast_step = choose_fast_step(tcfg.fast_step, tcfg.numb_steps, self.model, self.loss, tcfg.mixed_precision)
         self.train_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
         self.valid_neighbors = NeighborCache(self.model.rcut, self.model.sel, self.model.mixed_types)
@@ -302,7 +304,7 @@ class Trainer:
         self.world.average_gradients(self.model.parameters())
         if self.config.training.gradient_max_norm:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.training.gradient_max_norm)
-        self.optimizer.step()
+        self.optimizer_step()
         return metrics, lr
 
     def _diverged(self, step: int, loss: float, metrics: Dict[str, float], lr: float) -> TrainingDiverged:
