@@ -8,9 +8,9 @@ and calls those two kernels with the group's hyper-parameters read each step (th
 step), so the numbers and the optimizer's state (``state_dict`` for checkpoints) are exactly those of
 ``optimizer.step()``; tests/unit/test_fused_adam_step.py checks the weights and moments bit for bit.
 
-Where the lists cannot stand for ``optimizer.step()`` (the state is not created yet, a parameter without a
-gradient, several parameter groups, amsgrad/maximize, tensors of several dtypes or devices) it calls
-``optimizer.step()`` itself.
+Where the lists cannot stand for ``optimizer.step()`` (the state is not created yet, the parameters with a
+gradient are not those of the first step, several parameter groups, amsgrad/maximize, tensors of several dtypes
+or devices) it calls ``optimizer.step()`` itself.
 """
 
 from typing import List, Optional
@@ -25,6 +25,8 @@ class FusedAdamStep:
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
         self.lists: Optional[List[List[torch.Tensor]]] = None  # params, exp_avgs, exp_avg_sqs, steps (once state exists)
+        self.with_grad: List[torch.Tensor] = []  # the parameters in the lists, which must have a gradient
+        self.without_grad: List[torch.Tensor] = []  # the others, which must have none (else optimizer.step())
 
     def applies(self) -> bool:
         """True if the two kernels reproduce ``optimizer.step()`` for this optimizer (before its state exists too)."""
@@ -38,10 +40,11 @@ class FusedAdamStep:
 
     def __call__(self) -> None:
         group = self.optimizer.param_groups[0]
-        grads = [p.grad for p in group["params"]]
-        if self.lists is None or any(g is None for g in grads):
+        grads = [] if self.lists is None else [p.grad for p in self.with_grad]
+        if self.lists is None or any(g is None for g in grads) or any(p.grad is not None for p in self.without_grad):
             self.optimizer.step()  # creates the state on the first call
-            self._keep_lists()
+            if self.lists is None:
+                self._keep_lists()
             return
         params, exp_avgs, exp_avg_sqs, steps = self.lists
         beta1, beta2 = group["betas"]
@@ -52,11 +55,14 @@ class FusedAdamStep:
                    beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
     def _keep_lists(self) -> None:
-        """The state tensors of every parameter, once ``optimizer.step()`` created them (None while it has not)."""
+        """The parameters that have a gradient (as Adam, the others are left alone: e.g. an empty bias the
+        loss does not reach) and their state tensors, once ``optimizer.step()`` created them."""
         if not self.applies():
             return
         params = self.optimizer.param_groups[0]["params"]
-        states = [self.optimizer.state.get(p, {}) for p in params]
-        if all("exp_avg" in s for s in states):
-            self.lists = [[p.detach() for p in params], [s["exp_avg"] for s in states],
+        self.with_grad = [p for p in params if p.grad is not None]
+        self.without_grad = [p for p in params if p.grad is None]
+        states = [self.optimizer.state.get(p, {}) for p in self.with_grad]
+        if self.with_grad and all("exp_avg" in s for s in states):
+            self.lists = [[p.detach() for p in self.with_grad], [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states], [s["step"] for s in states]]
