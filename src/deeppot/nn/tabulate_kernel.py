@@ -10,19 +10,18 @@ to round-off, slower); a compressed file written with the kernel needs it wherev
 
 import logging
 import os
-import sys
-import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from deeppot.nn.cpp_build import build_and_load, built_library
 from deeppot.nn.tabulate import EmbeddingTables, NetFunction, tabulate_net
 
 log = logging.getLogger("deeppot")
 
-SOURCE = Path(__file__).resolve().parent / "csrc" / "tabulate_contract.cpp"
+SOURCE = "tabulate_contract.cpp"
 NAME = "deeppot_tabulate"
 _loaded: List[bool] = []  # [True/False] once tried
 
@@ -37,34 +36,16 @@ def _registered() -> bool:
 
 def library_path() -> Optional[Path]:
     """The compiled kernel library, if it has been built (for loaders outside Python)."""
-    from torch.utils.cpp_extension import _get_build_directory
-
-    path = Path(_get_build_directory(NAME, False)) / f"{NAME}.so"
-    return path if path.exists() else None
+    return built_library(NAME)
 
 
 def kernel_available() -> bool:
     """Build (first time only) and load the kernel; False, with a warning, if that fails."""
     if os.environ.get("DEEPPOT_TABLE_KERNEL", "1") == "0":
         return False
-    if _loaded:
-        return _loaded[0]
-    if _registered():
-        _loaded.append(_register_fake_kernels())
-        return True
-    from torch.utils import cpp_extension
-
-    if library_path() is None:
-        print(f"deeppot: compiling the compressed-model kernel {SOURCE.name} into "
-              f"{cpp_extension._get_build_directory(NAME, False)} (once, about a minute)", file=sys.stderr, flush=True)
-    try:
-        cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=["-O3", "-march=native"], is_python_module=False,
-                           verbose=False)
-        _loaded.append(_registered() and _register_fake_kernels())
-    except Exception as exc:  # no compiler, no headers: the pure torch path still works
-        warnings.warn(f"deeppot: the compressed-model kernel could not be built ({exc.__class__.__name__}: "
-                      f"{str(exc)[-300:]}); using the slower pure torch path")
-        _loaded.append(False)
+    if not _loaded:
+        _loaded.append(build_and_load(NAME, SOURCE, _registered, "the compressed-model kernel",
+                                      "the slower pure torch path") and _register_fake_kernels())
     return _loaded[0]
 
 
