@@ -32,6 +32,7 @@ def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically
         got.append(fast.train_step(step)[0])
         if step == 2:
             checkpoint = fast.save(3)
+    assert fast.fast_step.attempts[0][0] == "compiled, C++ wrapper"  # it compiled, no fallback was taken
     for row_expected, row_got in zip(expected, got):
         assert row_got.keys() == row_expected.keys()
         for name, value in row_expected.items():
@@ -80,9 +81,15 @@ def test_step_that_fails_to_compile_runs_uncompiled_with_the_eager_numbers(tmp_p
     def no_compiler(*inputs):
         raise RuntimeError("InvalidCxxCompiler: no working C++ compiler found")
 
-    fallback.fast_step._compiled = no_compiler
+    attempts = fallback.fast_step.attempts
+    assert [label for label, _ in attempts] == ["compiled, C++ wrapper", "compiled, Python wrapper", "uncompiled"]
+    attempts[0] = (attempts[0][0], no_compiler)
+    attempts[1] = (attempts[1][0], no_compiler)
     with caplog.at_level(logging.WARNING, logger="deeppot"):
         for step in range(2):
             expected, got = eager.train_step(step)[0], fallback.train_step(step)[0]
             assert got == pytest.approx(expected, rel=1e-10, abs=0)
-    assert "failed to compile (RuntimeError: InvalidCxxCompiler" in caplog.text
+    assert [label for label, _ in attempts] == ["uncompiled"]
+    assert "(compiled, C++ wrapper) failed to compile (RuntimeError: InvalidCxxCompiler" in caplog.text
+    assert "continues with it compiled, Python wrapper" in caplog.text
+    assert "continues with it uncompiled" in caplog.text

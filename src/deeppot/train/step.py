@@ -20,7 +20,7 @@ runs and the log says why.
 """
 
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -33,9 +33,10 @@ FAST_DESCRIPTORS = ("se_e2_a", "se_e2_r")
 """Descriptor types the compiled step is used for (the others train with the eager step)."""
 AUTO_MIN_STEPS = 10000
 """With fast_step "auto", the least numb_steps for which compiling pays: measured (benchmarks/bench_train_step.py, 1
-thread) the compile costs 35-50 s and saves ~50 ms a step on water (192 atoms) and ~16 ms on CH4 (5 atoms: 20.8 eager
-against 4.3 ms), so it pays back after 1,000-3,000 steps; 10,000 keeps a margin for a loaded machine, small and large
-systems alike."""
+thread) the compile costs 35-50 s with Inductor's on-disk cache warm and 90-150 s from an empty cache (a new machine or
+venv); it saves ~40 ms a step on water (192 atoms) and ~12 ms on CH4 (5 atoms: ~17 eager against ~5 ms). It pays back
+after 1,000-4,000 water steps and 3,000-13,000 CH4 steps; 10,000 keeps a margin for a loaded machine, and any later
+run of the same input compiles from the warm cache."""
 
 
 def fast_step_refusal(model, loss, mixed_precision) -> Optional[str]:
@@ -85,7 +86,14 @@ class CompiledEnergyStep:
         self.params = {name: p.detach() for name, p in self.trained}
         self.others = {name: t.detach() for name, t in list(self.wrapper.named_parameters())
                        + list(self.wrapper.named_buffers()) if name not in self.params}
-        self._compiled = torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None)
+        # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
+        # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
+        self.attempts: List[Tuple[str, Callable]] = [
+            ("compiled, C++ wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
+                                                    options={"cpp_wrapper": True})),
+            ("compiled, Python wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None)),
+            ("uncompiled", self._loss_and_grads),
+        ]
 
     def _loss_and_grads(self, params: Dict, others: Dict, rij, nlist, atype, nei_type, fparam, aparam,
                         labels: Dict, prefactors: Tuple, natoms: int):
@@ -122,17 +130,20 @@ class CompiledEnergyStep:
         prefactors = tuple(torch.tensor(p, dtype=torch.float64) for p in self.loss.prefactors(lr))
         inputs = (self.params, self.others, rij.detach(), nlist, atype, nei_type, batch.get(keys.FPARAM),
                   batch.get(keys.APARAM), labels, prefactors, natoms)
-        try:
-            with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
-                grads, (loss, mses) = self._compiled(*inputs)
-        except Exception as error:  # no C++ compiler, or a model torch.compile cannot trace: same step, uncompiled
-            if self._compiled == self._loss_and_grads:
-                raise
-            log.warning("the compiled training step failed to compile (%s: %s); training continues with it "
-                        "uncompiled (same numbers, eager speed); set training/fast_step to \"off\" to skip the attempt",
-                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
-            self._compiled = self._loss_and_grads
-            grads, (loss, mses) = self._compiled(*inputs)
+        while True:
+            label, step = self.attempts[0]
+            try:
+                with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
+                    grads, (loss, mses) = step(*inputs)
+                break
+            except Exception as error:  # no C++ compiler, or a model torch.compile cannot trace: the next attempt
+                if len(self.attempts) == 1:
+                    raise
+                self.attempts.pop(0)
+                log.warning("the training step (%s) failed to compile (%s: %s); training continues with it %s "
+                            "(same numbers); set training/fast_step to \"off\" to skip compiling", label,
+                            type(error).__name__, str(error).splitlines()[0] if str(error) else "",
+                            self.attempts[0][0])
         return loss, self.loss.metrics(loss, mses, batch, natoms), grads
 
     def store_gradients(self, grads: Dict) -> None:
