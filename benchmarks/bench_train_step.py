@@ -10,7 +10,11 @@ relative difference of the loss (and of the weights after the last step) between
 --deepmd-venv, DeePMD-kit's own ms per step for the same input and threads (benchmarks/deepmd_baseline.py) right
 after the case. ``uptime`` is printed before and after every case.
 
+With --reference python-wrapper the first trainer is compiled too, with Inductor's Python wrapper instead of the
+C++ one the step uses: the C++ wrapper's gain.
+
     python benchmarks/bench_train_step.py [--steps 100] [--cases water:1,water:2,ch4:1] [--deepmd-venv DIR]
+                                          [--reference eager|python-wrapper]
 """
 
 import argparse
@@ -48,8 +52,23 @@ def case_config(system: str, steps: int, workdir: Path) -> dict:
     return water_config("se_e2_a", steps) if system == "water" else ch4_config(steps, workdir)
 
 
-def run_case(system: str, steps: int, workdir: Path) -> dict:
-    """Eager and compiled trainers stepped alternately; times in ms, differences relative."""
+def python_wrapper_only(fast_step) -> None:
+    """Make the compiled step ``fast_step`` run Inductor's Python wrapper: compiled from a copy of its function (its
+    own code object, so Dynamo does not hand it the C++-wrapper graph cached for the original)."""
+    import types
+
+    import torch
+
+    function = type(fast_step)._loss_and_grads
+    copy = types.FunctionType(function.__code__.replace(co_name="_loss_and_grads_python_wrapper"), function.__globals__,
+                              "_loss_and_grads_python_wrapper", function.__defaults__, function.__closure__)
+    fast_step.attempts = [("compiled, Python wrapper",
+                           torch.compile(types.MethodType(copy, fast_step), fullgraph=True, dynamic=None))]
+
+
+def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -> dict:
+    """Reference (eager, or the compiled step with the Python wrapper) and compiled trainers stepped alternately;
+    times in ms, differences relative."""
     import torch
 
     from deeppot.config import validate_input
@@ -57,9 +76,11 @@ def run_case(system: str, steps: int, workdir: Path) -> dict:
 
     config = case_config(system, steps, workdir)
     trainers = {}
-    for name, setting in (("eager", "off"), ("compiled", "on")):
+    for name, setting in (("eager", "off" if reference == "eager" else "on"), ("compiled", "on")):
         config["training"]["fast_step"] = setting
         trainers[name] = Trainer(validate_input(config), output_dir=workdir)
+    if reference == "python-wrapper":
+        python_wrapper_only(trainers["eager"].fast_step)
     times = {name: [] for name in trainers}
     losses = {name: [] for name in trainers}
     compile_s = 0.0
@@ -93,6 +114,9 @@ def main():
     parser.add_argument("--deepmd-venv", default=None, help="DeePMD-kit 3.2 TF venv (benchmarks/deepmd_baseline.py)")
     parser.add_argument("--deepmd-steps", type=int, default=20)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--reference", default="eager", choices=["eager", "python-wrapper"],
+                        help="what the compiled step is timed against: the eager step, or the compiled step with "
+                             "Inductor's Python wrapper (the C++ wrapper's gain)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_train_step_"))
@@ -101,7 +125,7 @@ def main():
 
         system, threads = args.case.split(":")
         torch.set_num_threads(int(threads))
-        print(json.dumps(run_case(system, args.steps, workdir)))
+        print(json.dumps(run_case(system, args.steps, workdir, args.reference)))
         return
     for case in args.cases.split(","):
         system, threads = case.split(":")
@@ -109,12 +133,13 @@ def main():
             parser.error(f"--cases: unknown system '{system}'; use water or ch4")
         env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         print(f"[{case}] before: {uptime()}", flush=True)
-        command = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--workdir", str(workdir)]
+        command = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--workdir", str(workdir),
+                   "--reference", args.reference]
         output = subprocess.run(command, capture_output=True, text=True, env=env)
         if output.returncode != 0:
             raise SystemExit(f"{case} failed:\n{output.stderr[-3000:]}")
         r = json.loads(output.stdout.strip().splitlines()[-1])
-        print(f"[{case}] {r['threads']} thread(s), {r['steps']} steps: eager {r['eager_ms']:.1f} ms, compiled "
+        print(f"[{case}] {r['threads']} thread(s), {r['steps']} steps: {args.reference} {r['eager_ms']:.1f} ms, compiled "
               f"{r['compiled_ms']:.1f} ms (median), compile {r['compile_s']:.0f} s; loss trajectory max rel diff "
               f"{r['loss_rel_diff']:.1e}, weights after {r['steps']} steps {r['weight_rel_diff']:.1e}", flush=True)
         if args.deepmd_venv:
