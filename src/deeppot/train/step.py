@@ -5,7 +5,8 @@ The eager step (:meth:`deeppot.train.trainer.Trainer.train_step`) runs the model
 double-backward graph. Here the same functions (``EnergyModel.atomic_energy``, ``forces_from_pair_gradient``,
 ``virial_from_pair_gradient``, ``EnergyLoss.weighted``) are composed with ``torch.func`` (grad of a loss that
 holds the gradient of the energy) and the whole composition is compiled once by Inductor, which fuses the
-elementwise passes of the forward, the force and the loss backward. Nothing of the model is rewritten, so the
+elementwise passes of the forward, the force and the loss backward; its kernels are launched by Inductor's C++
+wrapper (the Python one, then the uncompiled function, where that fails to build). Nothing of the model is rewritten, so the
 reference parity and physics tests of the model check what this step computes; the result equals the eager step
 to round-off (float64, different summation order), see tests/integration/test_train_step.py.
 
