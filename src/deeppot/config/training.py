@@ -185,5 +185,5 @@ class TrainingConfig(Section):
     """ZeRO optimizer-state sharding stage for distributed training."""
     fast_step: Literal["auto", "on", "off"] = "auto"
     """deeppot's compiled training step (torch.compile; same numbers as the eager step to round-off): "auto" uses it
-    for float64 se_e2_a/se_e2_r energy models when numb_steps >= 10000 (it pays back its compile time, about a minute
-    once per process), "on" wherever it applies, "off" never. Not a DeePMD-kit key."""
+    for float64 se_e2_a/se_e2_r energy models when numb_steps >= 10000 (it pays back its compile time, 20 s to 2.5
+    minutes once per process), "on" wherever it applies, "off" never. Not a DeePMD-kit key."""

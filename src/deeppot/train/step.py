@@ -15,9 +15,9 @@ eagerly; the widths enter the compiled graph as sizes that vary per batch (one g
 
 When it is used (``training/fast_step``): "auto" compiles when the model is float64, trains energies with the
 ``ener`` loss, has an se_e2_a or se_e2_r descriptor without a type embedding, and numb_steps is large enough that
-the compile time (about a minute once per process; Inductor caches the kernels on disk for the next process)
-is paid back; "on" forces it where it applies, "off" never uses it. Where it does not apply the eager step
-runs and the log says why.
+the compile time (20-60 s with Inductor's on-disk cache warm, 1.5-2.5 minutes from an empty one) is paid back;
+"on" forces it where it applies, "off" never uses it. Where it does not apply the eager step runs and the log
+says why.
 """
 
 import logging
@@ -168,6 +168,6 @@ def choose_fast_step(setting: str, numb_steps: int, model, loss, mixed_precision
         log.info("eager training step (training/fast_step auto compiles from numb_steps >= %d; set it to \"on\" to "
                  "compile anyway)", AUTO_MIN_STEPS)
         return None
-    log.info("compiled training step (training/fast_step %s): the first step compiles it (about a minute; cached "
+    log.info("compiled training step (training/fast_step %s): the first step compiles it (20 s to 2.5 min; cached "
              "on disk for later runs)", setting)
     return CompiledEnergyStep(model, loss)
