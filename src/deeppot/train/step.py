@@ -11,7 +11,8 @@ reference parity and physics tests of the model check what this step computes; t
 to round-off (float64, different summation order), see tests/integration/test_train_step.py.
 
 Neighbor slots, pair vectors and the per-block widths of the descriptor's filled-front trick are computed
-eagerly; the widths enter the compiled graph as sizes that vary per batch (one graph for all batches).
+eagerly; the widths enter the compiled graph as sizes that vary per batch (one graph for all widths; a batch of
+another number of frames, as from a system smaller than the batch size, compiles once more).
 
 When it is used (``training/fast_step``): "auto" compiles when the model is float64, trains energies with the
 ``ener`` loss, has an se_e2_a or se_e2_r descriptor without a type embedding, and numb_steps is large enough that
