@@ -11,10 +11,11 @@ relative difference of the loss (and of the weights after the last step) between
 after the case. ``uptime`` is printed before and after every case.
 
 With --reference python-wrapper the first trainer is compiled too, with Inductor's Python wrapper instead of the
-C++ one the step uses: the C++ wrapper's gain.
+C++ one the step uses: the C++ wrapper's gain. With --reference torch-tanh it is compiled without the step's tanh
+pass (deeppot.nn.exp_tanh), so its tanh is Inductor's own: that pass's gain.
 
     python benchmarks/bench_train_step.py [--steps 100] [--cases water:1,water:2,ch4:1] [--deepmd-venv DIR]
-                                          [--reference eager|python-wrapper]
+                                          [--reference eager|python-wrapper|torch-tanh]
 """
 
 import argparse
@@ -52,22 +53,31 @@ def case_config(system: str, steps: int, workdir: Path) -> dict:
     return water_config("se_e2_a", steps) if system == "water" else ch4_config(steps, workdir)
 
 
-def python_wrapper_only(fast_step) -> None:
-    """Make the compiled step ``fast_step`` run Inductor's Python wrapper: compiled from a copy of its function (its
-    own code object, so Dynamo does not hand it the C++-wrapper graph cached for the original)."""
+REFERENCE_VARIANTS = {
+    "python-wrapper": ("compiled, Python wrapper", lambda tanh_pass: {"post_grad_custom_post_pass": tanh_pass}),
+    "torch-tanh": ("compiled, torch.tanh", lambda tanh_pass: {"cpp_wrapper": True}),
+}
+"""--reference: the compiled step with one of its parts undone (label, Inductor options from the step's tanh pass)."""
+
+
+def compiled_variant(fast_step, reference: str) -> None:
+    """Make the compiled step ``fast_step`` run the variant ``reference`` of REFERENCE_VARIANTS: compiled from a copy
+    of its function (its own code object, so Dynamo does not hand it the graph cached for the original)."""
     import types
 
     import torch
 
+    label, options = REFERENCE_VARIANTS[reference]
     function = type(fast_step)._loss_and_grads
-    copy = types.FunctionType(function.__code__.replace(co_name="_loss_and_grads_python_wrapper"), function.__globals__,
-                              "_loss_and_grads_python_wrapper", function.__defaults__, function.__closure__)
-    fast_step.attempts = [("compiled, Python wrapper",
-                           torch.compile(types.MethodType(copy, fast_step), fullgraph=True, dynamic=None))]
+    name = "_loss_and_grads_" + reference.replace("-", "_")
+    copy = types.FunctionType(function.__code__.replace(co_name=name), function.__globals__, name,
+                              function.__defaults__, function.__closure__)
+    fast_step.attempts = [(label, torch.compile(types.MethodType(copy, fast_step), fullgraph=True, dynamic=None,
+                                                options=options(fast_step.tanh_pass)))]
 
 
 def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -> dict:
-    """Reference (eager, or the compiled step with the Python wrapper) and compiled trainers stepped alternately;
+    """Reference (eager, or a variant of the compiled step: REFERENCE_VARIANTS) and compiled trainers stepped alternately;
     times in ms, differences relative."""
     import torch
 
@@ -79,8 +89,8 @@ def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -
     for name, setting in (("eager", "off" if reference == "eager" else "on"), ("compiled", "on")):
         config["training"]["fast_step"] = setting
         trainers[name] = Trainer(validate_input(config), output_dir=workdir)
-    if reference == "python-wrapper":
-        python_wrapper_only(trainers["eager"].fast_step)
+    if reference != "eager":
+        compiled_variant(trainers["eager"].fast_step, reference)
     times = {name: [] for name in trainers}
     losses = {name: [] for name in trainers}
     compile_s = 0.0
@@ -114,9 +124,10 @@ def main():
     parser.add_argument("--deepmd-venv", default=None, help="DeePMD-kit 3.2 TF venv (benchmarks/deepmd_baseline.py)")
     parser.add_argument("--deepmd-steps", type=int, default=20)
     parser.add_argument("--workdir", default=None)
-    parser.add_argument("--reference", default="eager", choices=["eager", "python-wrapper"],
+    parser.add_argument("--reference", default="eager", choices=["eager", *REFERENCE_VARIANTS],
                         help="what the compiled step is timed against: the eager step, or the compiled step with "
-                             "Inductor's Python wrapper (the C++ wrapper's gain)")
+                             "Inductor's Python wrapper (the C++ wrapper's gain) or with torch.tanh (the gain of "
+                             "deeppot.nn.exp_tanh)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_train_step_"))
