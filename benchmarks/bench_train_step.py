@@ -11,11 +11,11 @@ relative difference of the loss (and of the weights after the last step) between
 after the case. ``uptime`` is printed before and after every case.
 
 With --reference python-wrapper the first trainer is compiled too, with Inductor's Python wrapper instead of the
-C++ one the step uses: the C++ wrapper's gain. With --reference torch-tanh it is compiled without the step's tanh
-pass (deeppot.nn.exp_tanh), so its tanh is Inductor's own: that pass's gain.
+C++ one the step uses: the C++ wrapper's gain. With --reference no-rewrites it is compiled without the step's graph
+pass (deeppot.nn.graph_passes: tanh from one exp, addmm as mm + add): the gain of those rewrites.
 
     python benchmarks/bench_train_step.py [--steps 100] [--cases water:1,water:2,ch4:1] [--deepmd-venv DIR]
-                                          [--reference eager|python-wrapper|torch-tanh]
+                                          [--reference eager|python-wrapper|no-rewrites]
 """
 
 import argparse
@@ -54,10 +54,10 @@ def case_config(system: str, steps: int, workdir: Path) -> dict:
 
 
 REFERENCE_VARIANTS = {
-    "python-wrapper": ("compiled, Python wrapper", lambda tanh_pass: {"post_grad_custom_post_pass": tanh_pass}),
-    "torch-tanh": ("compiled, torch.tanh", lambda tanh_pass: {"cpp_wrapper": True}),
+    "python-wrapper": ("compiled, Python wrapper", lambda graph_pass: {"post_grad_custom_post_pass": graph_pass}),
+    "no-rewrites": ("compiled, graph not rewritten", lambda graph_pass: {"cpp_wrapper": True}),
 }
-"""--reference: the compiled step with one of its parts undone (label, Inductor options from the step's tanh pass)."""
+"""--reference: the compiled step with one of its parts undone (label, Inductor options from the step's graph pass)."""
 
 
 def compiled_variant(fast_step, reference: str) -> None:
@@ -73,7 +73,7 @@ def compiled_variant(fast_step, reference: str) -> None:
     copy = types.FunctionType(function.__code__.replace(co_name=name), function.__globals__, name,
                               function.__defaults__, function.__closure__)
     fast_step.attempts = [(label, torch.compile(types.MethodType(copy, fast_step), fullgraph=True, dynamic=None,
-                                                options=options(fast_step.tanh_pass)))]
+                                                options=options(fast_step.graph_pass)))]
 
 
 def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -> dict:
@@ -126,8 +126,8 @@ def main():
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--reference", default="eager", choices=["eager", *REFERENCE_VARIANTS],
                         help="what the compiled step is timed against: the eager step, or the compiled step with "
-                             "Inductor's Python wrapper (the C++ wrapper's gain) or with torch.tanh (the gain of "
-                             "deeppot.nn.exp_tanh)")
+                             "Inductor's Python wrapper (the C++ wrapper's gain) or without the graph rewrites "
+                             "of deeppot.nn.graph_passes (their gain)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_train_step_"))

@@ -6,8 +6,9 @@ double-backward graph. Here the same functions (``EnergyModel.atomic_energy``, `
 ``virial_from_pair_gradient``, ``EnergyLoss.weighted``) are composed with ``torch.func`` (grad of a loss that
 holds the gradient of the energy) and the whole composition is compiled once by Inductor, which fuses the
 elementwise passes of the forward, the force and the loss backward; its kernels are launched by Inductor's C++
-wrapper (the Python one, then the uncompiled function, where that fails to build), and its tanh is evaluated from one
-exp (:mod:`deeppot.nn.exp_tanh`; equal to torch.tanh to 1.1e-16 absolute, the size of round-off). Nothing of the model is rewritten, so the
+wrapper (the Python one, then the uncompiled function, where that fails to build). Before Inductor generates code,
+:class:`deeppot.nn.graph_passes.StepGraphPass` rewrites its tanh into one exp and its addmm into mm + add: the same
+mathematics to round-off, in operations that Inductor's CPU code runs faster. Nothing of the model is rewritten, so the
 reference parity and physics tests of the model check what this step computes; the result equals the eager step
 to round-off (float64, different summation order), see tests/integration/test_train_step.py.
 
@@ -29,7 +30,7 @@ import torch
 
 from deeppot import keys
 from deeppot.model.pairs import forces_from_pair_gradient, virial_from_pair_gradient
-from deeppot.nn.exp_tanh import ExpTanhPass
+from deeppot.nn.graph_passes import StepGraphPass
 
 log = logging.getLogger("deeppot")
 
@@ -92,14 +93,14 @@ class CompiledEnergyStep:
                        + list(self.wrapper.named_buffers()) if name not in self.params}
         # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
         # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
-        # tanh of the compiled graphs from one exp (deeppot.nn.exp_tanh): about 13 ms a water step less
-        self.tanh_pass = ExpTanhPass()
+        # tanh from one exp, addmm as mm + add (deeppot.nn.graph_passes): ~15 ms of a ~165 ms water step
+        self.graph_pass = StepGraphPass()
         self.attempts: List[Tuple[str, Callable]] = [
             ("compiled, C++ wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
                                                     options={"cpp_wrapper": True,
-                                                             "post_grad_custom_post_pass": self.tanh_pass})),
+                                                             "post_grad_custom_post_pass": self.graph_pass})),
             ("compiled, Python wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
-                                                       options={"post_grad_custom_post_pass": self.tanh_pass})),
+                                                       options={"post_grad_custom_post_pass": self.graph_pass})),
             ("uncompiled", self._loss_and_grads),
         ]
 
