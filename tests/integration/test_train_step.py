@@ -35,7 +35,7 @@ def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically
                 checkpoint = fast.save(3)
     assert fast.fast_step.attempts[0][0] == "compiled, C++ wrapper"  # it compiled, no fallback was taken
     replaced = fast.fast_step.graph_pass.replaced  # deeppot.nn.graph_passes rewrote the graph that ran
-    assert replaced["tanh"] > 0 and replaced["addmm"] > 0, replaced
+    assert all(count > 0 for count in replaced.values()), replaced  # each kind of rewrite applied
     for row_expected, row_got in zip(expected, got):
         assert row_got.keys() == row_expected.keys()
         for name, value in row_expected.items():

@@ -50,9 +50,28 @@ def test_pass_rewrites_every_tanh_and_addmm_of_a_compiled_net_and_keeps_its_grad
     compiled = torch.compile(value_and_force, fullgraph=True, options={"post_grad_custom_post_pass": graph_pass})
     with torch._inductor.config.patch(force_disable_caches=True):
         value, force = compiled(x)
-    # two tanh and two addmm in the value, as many in the forward that the gradient traces again
-    assert graph_pass.replaced == {"tanh": 4, "addmm": 4}
+    # two tanh and two addmm in the value, as many in the forward that the gradient traces again; the first layer's
+    # product with one input is an outer product
+    replaced = graph_pass.replaced
+    assert (replaced["tanh"], replaced["addmm"]) == (4, 4) and replaced["mm"] >= 2, replaced
     expected_value, expected_force = value_and_force(x)
     torch.testing.assert_close(value, expected_value, rtol=1e-14, atol=0)
     scale = expected_force.abs().max().item()  # round-off relative to the largest component
     torch.testing.assert_close(force, expected_force, rtol=0, atol=1e-14 * scale)
+
+
+def test_pass_computes_a_bmm_read_transposed_in_the_layout_it_is_read():
+    generator = torch.Generator().manual_seed(1)
+    a, b = (torch.randn(6, 5, 4, dtype=torch.float64, generator=generator),
+            torch.randn(6, 4, 7, dtype=torch.float64, generator=generator))
+    weights = torch.randn(6, 7, 5, dtype=torch.float64, generator=generator)
+
+    def contraction(a, b):
+        return torch.bmm(a, b).transpose(1, 2) * weights
+
+    graph_pass = StepGraphPass()
+    compiled = torch.compile(contraction, fullgraph=True, options={"post_grad_custom_post_pass": graph_pass})
+    with torch._inductor.config.patch(force_disable_caches=True):
+        got = compiled(a, b)
+    assert graph_pass.replaced["bmm"] == 1
+    torch.testing.assert_close(got, contraction(a, b), rtol=1e-14, atol=1e-14)

@@ -18,11 +18,19 @@ addmm as mm + add: ATen's CPU ``addmm(c, a, b)`` first copies c (a bias broadcas
     embedding layers. As ``mm`` followed by ``add`` the addition is fused into the elementwise kernel that reads
     the product next (the layer's tanh, or its backward). The sum is the same up to the order of the round-off.
 
-Measured (benchmarks/bench_train_step.py, water, interleaved with the step compiled without these rewrites): about
-5 ms a step from the tanh and 7-10 ms from the addmm rewrite, on 1 thread of ~150-180 ms (benchmarks/README.md).
+mm with a side of 1 as elementwise products: ``a @ b`` with k = 1 (the first embedding layer's one input) is the
+    outer product ``a * b``; with m = 1 or n = 1 (its weight gradient, the derivative with respect to s) a product
+    and a sum. Inductor fuses these with the kernels around them instead of writing the product out for a GEMM call.
+
+bmm read as its transpose computed transposed: ``bmm(a, b)`` whose every reader takes ``.transpose(1, 2)`` becomes
+    ``bmm(b^T, a^T)``: the same dot products, laid out as they are read. The double backward of the embedding sum
+    reads a 192 x 100 x width product so, and an elementwise kernel gathering it with stride ``width`` is slow.
+
+Measured (benchmarks/bench_train_step.py --reference no-rewrites, water, interleaved with the step compiled without
+these rewrites): tanh ~5 ms, addmm 7-10 ms, the last two 2-4 ms of a 1-thread step of 135-180 ms; benchmarks/README.md.
 """
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
@@ -57,21 +65,47 @@ def _node_maker(graph: torch.fx.Graph, fake_mode) -> Callable:
     return apply
 
 
+def _insert(graph: torch.fx.Graph, before: torch.fx.Node, build: Callable) -> torch.fx.Node:
+    """The node that ``build(apply)`` makes, with the nodes it needs, inserted before ``before``."""
+    with graph.inserting_before(before):
+        return build(_node_maker(graph, before.meta["val"].fake_mode))
+
+
 def _replace(graph: torch.fx.Graph, node: torch.fx.Node, build: Callable) -> None:
     """Replace ``node`` by what ``build(apply)`` adds before it."""
-    with graph.inserting_before(node):
-        result = build(_node_maker(graph, node.meta["val"].fake_mode))
-    node.replace_all_uses_with(result)
+    node.replace_all_uses_with(_insert(graph, node, build))
     graph.erase_node(node)
 
 
+def _is_one(size) -> bool:
+    """A size known to be 1 when the graph is compiled (a data-dependent size is not)."""
+    return isinstance(size, int) and size == 1
+
+
+def _side_of_one_mm(a: torch.fx.Node, b: torch.fx.Node) -> Optional[Callable]:
+    """``build(apply)`` of ``mm(a, b)`` as elementwise products if a side of the product is 1, else None."""
+    (m, k), n = [_is_one(size) for size in a.meta["val"].shape], _is_one(b.meta["val"].shape[1])
+    if k:  # (m, 1) * (1, n)
+        return lambda apply: apply(aten.mul.Tensor, a, b)
+    if n:  # sum_k a[i, k] b[k, 0]
+        return lambda apply: apply(aten.sum.dim_IntList,
+                                   apply(aten.mul.Tensor, a, apply(aten.permute.default, b, [1, 0])), [1], True)
+    if m:  # sum_k a[0, k] b[k, j]
+        return lambda apply: apply(aten.sum.dim_IntList,
+                                   apply(aten.mul.Tensor, apply(aten.permute.default, a, [1, 0]), b), [0], True)
+    return None
+
+
+def _is_batch_transpose(node: torch.fx.Node) -> bool:
+    return node.target is aten.permute.default and list(node.args[1]) == [0, 2, 1]
+
+
 class StepGraphPass(CustomGraphPass):
-    """Inductor post-grad pass: every ``aten.tanh`` in the exp form, every plain ``aten.addmm`` (alpha = beta = 1)
-    as mm + add (module docstring). ``replaced`` counts the nodes rewritten by this instance per kind (zeros when
-    Inductor took the compiled graph from its cache)."""
+    """Inductor post-grad pass: the rewrites of the module docstring. ``replaced`` counts the nodes rewritten by this
+    instance per kind (zeros when Inductor took the compiled graph from its cache)."""
 
     def __init__(self):
-        self.replaced: Dict[str, int] = {"tanh": 0, "addmm": 0}
+        self.replaced: Dict[str, int] = {"tanh": 0, "addmm": 0, "mm": 0, "bmm": 0}
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         for node in list(graph.nodes):
@@ -80,10 +114,28 @@ class StepGraphPass(CustomGraphPass):
             if node.target is aten.tanh.default:
                 _replace(graph, node, lambda apply, x=node.args[0]: _tanh_from_exp(x, apply))
                 self.replaced["tanh"] += 1
-            elif node.target is aten.addmm.default and node.kwargs.get("alpha", 1) == 1 and node.kwargs.get("beta", 1) == 1:
+            elif node.target is aten.addmm.default and node.kwargs.get("alpha", 1) == node.kwargs.get("beta", 1) == 1:
                 c, a, b = node.args[:3]
                 _replace(graph, node, lambda apply: apply(aten.add.Tensor, apply(aten.mm.default, a, b), c))
                 self.replaced["addmm"] += 1
+        for node in list(graph.nodes):  # the mm made of addmm above included
+            if node.op == "call_function" and node.target is aten.mm.default:
+                build = _side_of_one_mm(*node.args)
+                if build is not None:
+                    _replace(graph, node, build)
+                    self.replaced["mm"] += 1
+            elif node.op == "call_function" and node.target is aten.bmm.default:
+                readers = list(node.users)
+                if readers and all(_is_batch_transpose(reader) for reader in readers):
+                    a, b = node.args
+                    swapped = _insert(graph, node, lambda apply: apply(aten.bmm.default,
+                                                                       apply(aten.permute.default, b, [0, 2, 1]),
+                                                                       apply(aten.permute.default, a, [0, 2, 1])))
+                    for reader in readers:
+                        reader.replace_all_uses_with(swapped)
+                        graph.erase_node(reader)
+                    graph.erase_node(node)
+                    self.replaced["bmm"] += 1
 
     def uuid(self) -> bytes:
         """Inductor's cache key of this pass: the hash of this file, so an edit here recompiles."""

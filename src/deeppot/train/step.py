@@ -7,7 +7,7 @@ double-backward graph. Here the same functions (``EnergyModel.atomic_energy``, `
 holds the gradient of the energy) and the whole composition is compiled once by Inductor, which fuses the
 elementwise passes of the forward, the force and the loss backward; its kernels are launched by Inductor's C++
 wrapper (the Python one, then the uncompiled function, where that fails to build). Before Inductor generates code,
-:class:`deeppot.nn.graph_passes.StepGraphPass` rewrites its tanh into one exp and its addmm into mm + add: the same
+:class:`deeppot.nn.graph_passes.StepGraphPass` rewrites its tanh into one exp, its addmm into mm + add, and more: the same
 mathematics to round-off, in operations that Inductor's CPU code runs faster. Nothing of the model is rewritten, so the
 reference parity and physics tests of the model check what this step computes; the result equals the eager step
 to round-off (float64, different summation order), see tests/integration/test_train_step.py.
@@ -93,7 +93,7 @@ class CompiledEnergyStep:
                        + list(self.wrapper.named_buffers()) if name not in self.params}
         # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
         # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
-        # tanh from one exp, addmm as mm + add (deeppot.nn.graph_passes): ~15 ms of a ~165 ms water step
+        # tanh from one exp, addmm as mm + add, ... (deeppot.nn.graph_passes): ~20 ms of a ~160 ms water step
         self.graph_pass = StepGraphPass()
         self.attempts: List[Tuple[str, Callable]] = [
             ("compiled, C++ wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
