@@ -39,8 +39,8 @@ FAST_DESCRIPTORS = ("se_e2_a", "se_e2_r")
 AUTO_MIN_STEPS = 10000
 """With fast_step "auto", the least numb_steps for which compiling pays: measured (benchmarks/bench_train_step.py, 1
 thread) the compile costs 35-50 s with Inductor's on-disk cache warm and 90-150 s from an empty cache (a new machine or
-venv); it saves ~40 ms a step on water (192 atoms) and ~12 ms on CH4 (5 atoms: ~17 eager against ~5 ms). It pays back
-after 1,000-4,000 water steps and 3,000-13,000 CH4 steps; 10,000 keeps a margin for a loaded machine, and any later
+venv); it saves 45-70 ms a step on water (192 atoms) and 8-14 ms on CH4 (5 atoms: 13-20 eager against 5-6.5 ms). It
+pays back after 1,000-4,000 water steps and 3,000-19,000 CH4 steps; 10,000 keeps a margin for a loaded machine, and any later
 run of the same input compiles from the warm cache."""
 
 
