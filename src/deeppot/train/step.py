@@ -40,8 +40,8 @@ AUTO_MIN_STEPS = 10000
 """With fast_step "auto", the least numb_steps for which compiling pays: measured (benchmarks/bench_train_step.py, 1
 thread) the compile costs 35-50 s with Inductor's on-disk cache warm and 90-150 s from an empty cache (a new machine or
 venv); it saves 45-70 ms a step on water (192 atoms) and 8-14 ms on CH4 (5 atoms: 13-20 eager against 5-6.5 ms). It
-pays back after 1,000-4,000 water steps and 3,000-19,000 CH4 steps; 10,000 keeps a margin for a loaded machine, and any later
-run of the same input compiles from the warm cache."""
+pays back after 1,000-4,000 water steps and 3,000-19,000 CH4 steps (the upper end: an empty cache on a slow
+machine); 10,000 covers the usual cases, and any later run of the same input compiles from the warm cache."""
 
 
 def fast_step_refusal(model, loss, mixed_precision) -> Optional[str]:
