@@ -7,10 +7,10 @@ double-backward graph. Here the same functions (``EnergyModel.atomic_energy``, `
 holds the gradient of the energy) and the whole composition is compiled once by Inductor, which fuses the
 elementwise passes of the forward, the force and the loss backward; its kernels are launched by Inductor's C++
 wrapper (the Python one, then the uncompiled function, where that fails to build). Before Inductor generates code,
-:class:`deeppot.nn.graph_passes.StepGraphPass` rewrites its tanh into one exp, its addmm into mm + add, and more: the same
-mathematics to round-off, in operations that Inductor's CPU code runs faster. Nothing of the model is rewritten, so the
-reference parity and physics tests of the model check what this step computes; the result equals the eager step
-to round-off (float64, different summation order), see tests/integration/test_train_step.py.
+:class:`deeppot.nn.graph_passes.StepGraphPass` rewrites the graph's tanh into one exp, its addmm into mm + add, and
+more: operations that Inductor's CPU code runs faster, equal to round-off. The model's code is the same as in the
+eager step, so the reference parity and physics tests of the model check what this step computes; the result equals
+the eager step to round-off (float64, different summation order), see tests/integration/test_train_step.py.
 
 Neighbor slots, pair vectors and the per-block widths of the descriptor's filled-front trick are computed
 eagerly; the widths enter the compiled graph as sizes that vary per batch (one graph for all widths; a batch of
