@@ -12,7 +12,7 @@ after the case. ``uptime`` is printed before and after every case.
 
 With --reference python-wrapper the first trainer is compiled too, with Inductor's Python wrapper instead of the
 C++ one the step uses: the C++ wrapper's gain. With --reference no-rewrites it is compiled without the step's graph
-pass (deeppot.nn.graph_passes: tanh from one exp, addmm as mm + add): the gain of those rewrites.
+pass (deeppot.nn.graph_passes: tanh from one exp, addmm as mm + add, ...): the gain of those rewrites.
 
     python benchmarks/bench_train_step.py [--steps 100] [--cases water:1,water:2,ch4:1] [--deepmd-venv DIR]
                                           [--reference eager|python-wrapper|no-rewrites]
@@ -77,8 +77,8 @@ def compiled_variant(fast_step, reference: str) -> None:
 
 
 def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -> dict:
-    """Reference (eager, or a variant of the compiled step: REFERENCE_VARIANTS) and compiled trainers stepped alternately;
-    times in ms, differences relative."""
+    """Reference (eager, or a variant of the compiled step: REFERENCE_VARIANTS) and compiled trainers stepped
+    alternately; times in ms, differences relative."""
     import torch
 
     from deeppot.config import validate_input
@@ -150,8 +150,8 @@ def main():
         if output.returncode != 0:
             raise SystemExit(f"{case} failed:\n{output.stderr[-3000:]}")
         r = json.loads(output.stdout.strip().splitlines()[-1])
-        print(f"[{case}] {r['threads']} thread(s), {r['steps']} steps: {args.reference} {r['eager_ms']:.1f} ms, compiled "
-              f"{r['compiled_ms']:.1f} ms (median), compile {r['compile_s']:.0f} s; loss trajectory max rel diff "
+        print(f"[{case}] {r['threads']} thread(s), {r['steps']} steps: {args.reference} {r['eager_ms']:.1f} ms, "
+              f"compiled {r['compiled_ms']:.1f} ms (median), compile {r['compile_s']:.0f} s; loss trajectory max rel diff "
               f"{r['loss_rel_diff']:.1e}, weights after {r['steps']} steps {r['weight_rel_diff']:.1e}", flush=True)
         if args.deepmd_venv:
             from deepmd_baseline import deepmd_train_ms

@@ -21,7 +21,8 @@ def water_input(fast_step: str, numb_steps: int = 6, save_freq: int = 3) -> dict
 
 def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically(tmp_path):
     """6 steps eager and compiled (its graph rewritten by StepGraphPass): metrics of every step and the weights
-    equal to 1e-10; a compiled run restarted from its step-3 checkpoint ends with the weights of the uninterrupted compiled run, bit for bit."""
+    equal to 1e-10; a compiled run restarted from its step-3 checkpoint ends with the weights of the uninterrupted
+    compiled run, bit for bit."""
     eager = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
     (tmp_path / "fast").mkdir()
     fast = Trainer(validate_input(water_input("on")), output_dir=tmp_path / "fast")

@@ -1,5 +1,5 @@
-"""deeppot.nn.graph_passes: the exp form of tanh against a long-double tanh, and the Inductor pass that puts it
-and mm + add for addmm in compiled graphs."""
+"""deeppot.nn.graph_passes: the exp form of tanh against a long-double tanh, and the Inductor pass that puts it,
+mm + add for addmm, elementwise products for mm with a side of 1 and transposed bmm in compiled graphs."""
 
 import numpy as np
 import torch

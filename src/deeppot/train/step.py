@@ -91,10 +91,10 @@ class CompiledEnergyStep:
         self.params = {name: p.detach() for name, p in self.trained}
         self.others = {name: t.detach() for name, t in list(self.wrapper.named_parameters())
                        + list(self.wrapper.named_buffers()) if name not in self.params}
-        # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
-        # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
         # tanh from one exp, addmm as mm + add, ... (deeppot.nn.graph_passes): ~20 ms of a ~160 ms water step
         self.graph_pass = StepGraphPass()
+        # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
+        # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
         self.attempts: List[Tuple[str, Callable]] = [
             ("compiled, C++ wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
                                                     options={"cpp_wrapper": True,
