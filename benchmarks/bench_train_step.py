@@ -151,8 +151,8 @@ def main():
             raise SystemExit(f"{case} failed:\n{output.stderr[-3000:]}")
         r = json.loads(output.stdout.strip().splitlines()[-1])
         print(f"[{case}] {r['threads']} thread(s), {r['steps']} steps: {args.reference} {r['eager_ms']:.1f} ms, "
-              f"compiled {r['compiled_ms']:.1f} ms (median), compile {r['compile_s']:.0f} s; loss trajectory max rel diff "
-              f"{r['loss_rel_diff']:.1e}, weights after {r['steps']} steps {r['weight_rel_diff']:.1e}", flush=True)
+              f"compiled {r['compiled_ms']:.1f} ms (median), compile {r['compile_s']:.0f} s; loss trajectory max rel "
+              f"diff {r['loss_rel_diff']:.1e}, weights after {r['steps']} steps {r['weight_rel_diff']:.1e}", flush=True)
         if args.deepmd_venv:
             from deepmd_baseline import deepmd_train_ms
 
