@@ -4,7 +4,10 @@ DeePMD-kit 3.2 TF, float64, one process, batch "auto".
 Cases: the seed's water se_e2_a (examples/water/input.json, 192 atoms) on 1 and 2 threads, the seed's CH4
 (examples/ch4/input.json, 5 atoms, data converted as bench_ch4.py does) on 1 thread. Each case runs in its own
 process with its thread count set: two trainers from the same input and seed, one eager (fast_step "off"), one
-compiled ("on"), stepped alternately over the same batches (interleaved, so machine load hits both alike). Prints
+compiled ("on"), stepped alternately over the same batches (interleaved, so machine load hits both alike): --block
+steps (default 10) of one, then as many of the other, so that as in a training run a step mostly follows a step of
+the same trainer, not the other trainer's working set (--block 1 alternates every step). The neighbor slots of every training frame are searched before the
+clock starts, as a long run has them cached after its first epoch. Prints
 per case the compile time (first compiled step), the median ms per step of each over --steps steps, and the largest
 relative difference of the loss (and of the weights after the last step) between the two trajectories. With
 --deepmd-venv, DeePMD-kit's own ms per step for the same input and threads (benchmarks/deepmd_baseline.py) right
@@ -15,7 +18,7 @@ C++ one the step uses: the C++ wrapper's gain. With --reference no-rewrites it i
 pass (deeppot.nn.graph_passes: tanh from one exp, addmm as mm + add, ...): the gain of those rewrites.
 
     python benchmarks/bench_train_step.py [--steps 100] [--cases water:1,water:2,ch4:1] [--deepmd-venv DIR]
-                                          [--reference eager|python-wrapper|no-rewrites]
+                                          [--reference eager|python-wrapper|no-rewrites] [--block 10]
 """
 
 import argparse
@@ -76,9 +79,20 @@ def compiled_variant(fast_step, reference: str) -> None:
                                                 options=options(fast_step.graph_pass)))]
 
 
-def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -> dict:
+def fill_neighbor_cache(trainer) -> None:
+    """Search the neighbor slots of every training frame now: a training run does so once per frame (its first draw,
+    deeppot.train.neighbor_cache), so the steps of a long run do not pay it (water: ~12 ms a frame on 1 thread, 320
+    frames, most of them drawn for the first time within --steps)."""
+    from deeppot.data.batching import iter_frames
+
+    for index, system in enumerate(trainer.train_data.systems):
+        for batch in iter_frames(system, 16, index):
+            trainer.train_neighbors.slots(batch)
+
+
+def run_case(system: str, steps: int, workdir: Path, reference: str = "eager", block: int = 1) -> dict:
     """Reference (eager, or a variant of the compiled step: REFERENCE_VARIANTS) and compiled trainers stepped
-    alternately; times in ms, differences relative."""
+    alternately, ``block`` steps of one then ``block`` of the other; times in ms, differences relative."""
     import torch
 
     from deeppot.config import validate_input
@@ -91,18 +105,21 @@ def run_case(system: str, steps: int, workdir: Path, reference: str = "eager") -
         trainers[name] = Trainer(validate_input(config), output_dir=workdir)
     if reference != "eager":
         compiled_variant(trainers["eager"].fast_step, reference)
+    for trainer in trainers.values():
+        fill_neighbor_cache(trainer)
     times = {name: [] for name in trainers}
     losses = {name: [] for name in trainers}
     compile_s = 0.0
-    for step in range(steps):
+    for first in range(0, steps, block):
         for name, trainer in trainers.items():
-            start = time.perf_counter()
-            metrics, _ = trainer.train_step(step)
-            elapsed = time.perf_counter() - start
-            if step == 0 and name == "compiled":
-                compile_s = elapsed
-            times[name].append(elapsed * 1e3)
-            losses[name].append(metrics["rmse"] ** 2)
+            for step in range(first, min(first + block, steps)):
+                start = time.perf_counter()
+                metrics, _ = trainer.train_step(step)
+                elapsed = time.perf_counter() - start
+                if step == 0 and name == "compiled":
+                    compile_s = elapsed
+                times[name].append(elapsed * 1e3)
+                losses[name].append(metrics["rmse"] ** 2)
     eager_loss, fast_loss = np.array(losses["eager"]), np.array(losses["compiled"])
     weights = trainers["eager"].model.state_dict()
     weight_diff = max(float((v - weights[k]).abs().max() / weights[k].abs().max().clamp(min=1e-300))
@@ -128,6 +145,8 @@ def main():
                         help="what the compiled step is timed against: the eager step, or the compiled step with "
                              "Inductor's Python wrapper (the C++ wrapper's gain) or without the graph rewrites "
                              "of deeppot.nn.graph_passes (their gain)")
+    parser.add_argument("--block", type=int, default=10,
+                        help="steps each trainer takes before the other takes as many (1: strictly alternate)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_train_step_"))
@@ -136,7 +155,7 @@ def main():
 
         system, threads = args.case.split(":")
         torch.set_num_threads(int(threads))
-        print(json.dumps(run_case(system, args.steps, workdir, args.reference)))
+        print(json.dumps(run_case(system, args.steps, workdir, args.reference, args.block)))
         return
     for case in args.cases.split(","):
         system, threads = case.split(":")
@@ -145,7 +164,7 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         print(f"[{case}] before: {uptime()}", flush=True)
         command = [sys.executable, __file__, "--case", case, "--steps", str(args.steps), "--workdir", str(workdir),
-                   "--reference", args.reference]
+                   "--reference", args.reference, "--block", str(args.block)]
         output = subprocess.run(command, capture_output=True, text=True, env=env)
         if output.returncode != 0:
             raise SystemExit(f"{case} failed:\n{output.stderr[-3000:]}")

@@ -7,10 +7,12 @@ sel [46, 92], rcut 6, rcut_smth 0.5) or on non-periodic molecules.
 
 import numpy as np
 import pytest
+import torch
 
 from deeppot.config import validate_input
 from deeppot.model.build import build_model
 from deeppot.model.energy_model import EnergyModel
+from deeppot.model.pairs import sorted_type_counts
 from deeppot.model.statistics import compute_descriptor_statistics
 from deeppot_test_models import evaluate, load_nopbc, load_water, make_model
 from dpmodel_oracle import reference_evaluate, reference_model
@@ -45,6 +47,32 @@ def assert_parity(model, coord, atype, box, fparam=None, aparam=None, atol=ATOL,
 def test_water_se_e2_a(water, type_one_side, resnet_dt):
     model = make_model(**WATER, type_one_side=type_one_side, resnet_dt=resnet_dt, fitting_resnet_dt=resnet_dt, seed=101)
     assert_parity(model, *water)
+
+
+@pytest.mark.parametrize("type_one_side", [True, False], ids=["one_side", "two_side"])
+def test_water_fitting_on_type_slices(water, type_one_side):
+    """The fitting's path for frames sorted by type (type_counts: each type's net on its slice of the atoms), which
+    the compiled training step takes, against dpmodel's atomic energies."""
+    model = make_model(**WATER, type_one_side=type_one_side, resnet_dt=True, fitting_resnet_dt=True, seed=107)
+    coord, atype, box = water
+    frames = model.frames(torch.from_numpy(coord), torch.from_numpy(atype), torch.from_numpy(box), None)
+    ((_, nlist, rij, nei_type),) = list(model.chunked_pairs(*frames, 0))
+    counts = sorted_type_counts(frames[1], model.ntypes)
+    assert counts == [int((atype == 0).sum()), int((atype == 1).sum())]
+    sliced = model.atomic_energy(rij, nlist >= 0, frames[1], nei_type, None, None, counts)
+    gathered = model.atomic_energy(rij, nlist >= 0, frames[1], nei_type, None, None)
+    reference = reference_evaluate(reference_model(model.serialize()), coord, np.tile(atype, (coord.shape[0], 1)), box)
+    np.testing.assert_allclose(sliced.detach().numpy(), reference[3], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(sliced.detach().numpy(), gathered.detach().numpy(), rtol=0, atol=1e-13)
+
+
+def test_sorted_type_counts():
+    """Counts only for frames that share one sorted type list without virtual atoms."""
+    assert sorted_type_counts(torch.tensor([[0, 0, 1, 2], [0, 0, 1, 2]]), 4) == [2, 1, 1, 0]
+    assert sorted_type_counts(torch.tensor([[0, 1, 0]]), 2) is None  # unsorted
+    assert sorted_type_counts(torch.tensor([[0, 1], [1, 1]]), 2) is None  # frames differ
+    assert sorted_type_counts(torch.tensor([[-1, 0, 1]]), 2) is None  # a virtual atom
+    assert sorted_type_counts(torch.zeros(0, 3, dtype=torch.long), 2) is None
 
 
 def test_water_exclude_types(water):

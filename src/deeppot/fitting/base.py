@@ -79,10 +79,16 @@ class GeneralFitting(nn.Module):
         atype: torch.Tensor,
         fparam: Optional[torch.Tensor] = None,
         aparam: Optional[torch.Tensor] = None,
+        type_counts: Optional[List[int]] = None,
     ) -> torch.Tensor:
         """descriptor: nf x nloc x dim_descrpt; atype: nf x nloc (>= 0); fparam: nf x numb_fparam;
         aparam: nf x nloc x numb_aparam. Returns o = net_t(x) + bias_atom_e[t], nf x nloc x net_dim_out,
-        in the fitting dtype."""
+        in the fitting dtype.
+
+        type_counts: if every frame's atoms are sorted by type (as training data are loaded), the number of atoms of
+        each type (:func:`deeppot.model.pairs.sorted_type_counts`). Each type's net then runs on its contiguous slice
+        of the atoms instead of on the rows gathered by type and scattered back: the same values, and the compiled
+        training step's gradient needs no serial scatter kernel."""
         nf, nloc = descriptor.shape[0], descriptor.shape[1]
         parts = [descriptor.to(self.dtype)]
         if self.numb_fparam > 0:
@@ -100,6 +106,16 @@ class GeneralFitting(nn.Module):
         bias = self.bias_atom_e[flat_type]  # nf*nloc x net_dim_out
         if self.mixed_types:
             out = self.nets[0](x) + bias
+        elif type_counts is not None:
+            per_frame = x.reshape(nf, nloc, x.shape[-1])
+            per_type: List[torch.Tensor] = []
+            start = 0
+            for t, net in enumerate(self.nets):
+                if type_counts[t] > 0:
+                    rows = per_frame.narrow(1, start, type_counts[t]).reshape(nf * type_counts[t], -1)
+                    per_type.append(net(rows).reshape(nf, type_counts[t], self.net_dim_out))
+                start += type_counts[t]
+            out = torch.cat(per_type, dim=1).reshape(nf * nloc, self.net_dim_out) + bias
         else:
             out = torch.zeros(nf * nloc, self.net_dim_out, dtype=self.dtype, device=x.device)
             for t, net in enumerate(self.nets):

@@ -26,10 +26,12 @@ class EnergyFitting(GeneralFitting):
         atype: torch.Tensor,
         fparam: Optional[torch.Tensor] = None,
         aparam: Optional[torch.Tensor] = None,
+        type_counts: Optional[List[int]] = None,
     ) -> torch.Tensor:
         """descriptor: nf x nloc x dim_descrpt; atype: nf x nloc; fparam: nf x numb_fparam;
-        aparam: nf x nloc x numb_aparam. Returns atomic energies nf x nloc (eV), in the fitting dtype."""
-        return self.network_output(descriptor, atype, fparam, aparam).squeeze(-1)
+        aparam: nf x nloc x numb_aparam; type_counts: see :meth:`GeneralFitting.network_output`. Returns atomic
+        energies nf x nloc (eV), in the fitting dtype."""
+        return self.network_output(descriptor, atype, fparam, aparam, type_counts).squeeze(-1)
 
     @torch.jit.unused
     def serialize(self) -> dict:

@@ -36,16 +36,18 @@ class EnergyModel(DescriptorFittingModel):
         nei_type: torch.Tensor,
         fparam: Optional[torch.Tensor] = None,
         aparam: Optional[torch.Tensor] = None,
+        type_counts: Optional[List[int]] = None,
     ) -> torch.Tensor:
         """Atomic energies nf x nloc (eV, float64) from pair vectors rij (nf x nloc x nnei x 3), slot mask
         nei_mask (nf x nloc x nnei), center types atype (nf x nloc) and neighbor types nei_type (nf x nloc x nnei,
-        -1 for padding; see :func:`deeppot.model.pairs.neighbor_types`).
+        -1 for padding; see :func:`deeppot.model.pairs.neighbor_types`). type_counts: the atoms of each type if
+        every frame's atoms are sorted by type (:func:`deeppot.model.pairs.sorted_type_counts`), else None.
 
         Type -1 marks a virtual (padding) atom: it has no neighbors and zero energy.
         """
         nei_mask, nei_type, atype, real = self.slot_mask(nei_mask, atype, nei_type)
         descriptor = self.descriptor(rij, nei_mask, atype, nei_type)
-        energy = self.fitting(descriptor, atype, fparam, aparam).to(torch.float64)
+        energy = self.fitting(descriptor, atype, fparam, aparam, type_counts).to(torch.float64)
         energy = energy + self.out_bias[0, :, 0][atype]
         return energy * self.atom_keep[atype] * real.to(torch.float64)
 

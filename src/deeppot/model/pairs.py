@@ -37,6 +37,18 @@ def local_neighbor_slots(
     return np.stack(index), np.stack(shift)
 
 
+def sorted_type_counts(atype: torch.Tensor, ntypes: int) -> Optional[List[int]]:
+    """The number of atoms of each type (ntypes ints) if every frame of ``atype`` (nf x N) has the same types, sorted
+    ascending, and no virtual atom (-1); else None. Training batches are so (DeepmdSystem.load sorts the atoms by
+    type); the fitting then runs each type's net on a contiguous slice (GeneralFitting.network_output)."""
+    if atype.numel() == 0:
+        return None
+    first = atype[0]
+    if bool((first < 0).any()) or bool((first[1:] < first[:-1]).any()) or not bool((atype == first).all()):
+        return None
+    return torch.bincount(first, minlength=ntypes).tolist()
+
+
 def shift_vectors(cell_shift: torch.Tensor, box: Optional[torch.Tensor]) -> torch.Tensor:
     """Cartesian image shifts (nf x N x nnei x 3, Angstrom) from integer cell shifts and box (nf x 3 x 3)."""
     if box is None:

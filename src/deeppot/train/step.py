@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from deeppot import keys
-from deeppot.model.pairs import forces_from_pair_gradient, virial_from_pair_gradient
+from deeppot.model.pairs import forces_from_pair_gradient, sorted_type_counts, virial_from_pair_gradient
 from deeppot.nn.graph_passes import StepGraphPass
 
 log = logging.getLogger("deeppot")
@@ -72,8 +72,8 @@ class _AtomicEnergy(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, rij, nei_mask, atype, nei_type, fparam, aparam):
-        return self.model.atomic_energy(rij, nei_mask, atype, nei_type, fparam, aparam)
+    def forward(self, rij, nei_mask, atype, nei_type, fparam, aparam, type_counts):
+        return self.model.atomic_energy(rij, nei_mask, atype, nei_type, fparam, aparam, type_counts)
 
 
 class CompiledEnergyStep:
@@ -105,12 +105,12 @@ class CompiledEnergyStep:
         ]
 
     def _loss_and_grads(self, params: Dict, others: Dict, rij, nlist, atype, nei_type, fparam, aparam,
-                        labels: Dict, prefactors: Tuple, natoms: int):
+                        type_counts: Optional[List[int]], labels: Dict, prefactors: Tuple, natoms: int):
         """(gradients {name: tensor}, (loss, {label: mse})) of the batch; runs under torch.compile."""
 
         def energy(state, pairs):
             atom_energy = torch.func.functional_call(self.wrapper, state, (pairs, nlist >= 0, atype, nei_type, fparam,
-                                                                          aparam))
+                                                                          aparam, type_counts))
             return atom_energy.sum(), atom_energy
 
         def loss_of(trained):
@@ -137,8 +137,11 @@ class CompiledEnergyStep:
         labels = {name: batch[name] for name in (keys.ENERGY, keys.FORCE, keys.VIRIAL) if name in batch}
         labels.update({keys.find_key(name): batch[keys.find_key(name)] for name in list(labels)})
         prefactors = tuple(torch.tensor(p, dtype=torch.float64) for p in self.loss.prefactors(lr))
+        # sorted types (training data are): each type's fitting net on a slice of the atoms, no scatter kernel; the
+        # counts are Python ints, so a batch of another composition compiles once more (then they become symbolic)
+        type_counts = sorted_type_counts(atype, model.ntypes)
         inputs = (self.params, self.others, rij.detach(), nlist, atype, nei_type, batch.get(keys.FPARAM),
-                  batch.get(keys.APARAM), labels, prefactors, natoms)
+                  batch.get(keys.APARAM), type_counts, labels, prefactors, natoms)
         while True:
             label, step = self.attempts[0]
             try:
