@@ -6,9 +6,9 @@ Cases: the seed's water se_e2_a (examples/water/input.json, 192 atoms) on 1 and 
 process with its thread count set: two trainers from the same input and seed, one eager (fast_step "off"), one
 compiled ("on"), stepped alternately over the same batches (interleaved, so machine load hits both alike): --block
 steps (default 10) of one, then as many of the other, so that as in a training run a step mostly follows a step of
-the same trainer, not the other trainer's working set (--block 1 alternates every step). The neighbor slots of every training frame are searched before the
-clock starts, as a long run has them cached after its first epoch. Prints
-per case the compile time (first compiled step), the median ms per step of each over --steps steps, and the largest
+the same trainer, not the other trainer's working set (--block 1 alternates every step). The neighbor slots of
+every training frame are searched before the clock starts, as a long run has them cached after its first epoch.
+Prints per case the compile time (first compiled step), the median ms per step of each over --steps steps, and the largest
 relative difference of the loss (and of the weights after the last step) between the two trajectories. With
 --deepmd-venv, DeePMD-kit's own ms per step for the same input and threads (benchmarks/deepmd_baseline.py) right
 after the case. ``uptime`` is printed before and after every case.
@@ -90,7 +90,7 @@ def fill_neighbor_cache(trainer) -> None:
             trainer.train_neighbors.slots(batch)
 
 
-def run_case(system: str, steps: int, workdir: Path, reference: str = "eager", block: int = 1) -> dict:
+def run_case(system: str, steps: int, workdir: Path, reference: str = "eager", block: int = 10) -> dict:
     """Reference (eager, or a variant of the compiled step: REFERENCE_VARIANTS) and compiled trainers stepped
     alternately, ``block`` steps of one then ``block`` of the other; times in ms, differences relative."""
     import torch
