@@ -8,8 +8,8 @@ compiled ("on"), stepped alternately over the same batches (interleaved, so mach
 steps (default 10) of one, then as many of the other, so that as in a training run a step mostly follows a step of
 the same trainer, not the other trainer's working set (--block 1 alternates every step). The neighbor slots of
 every training frame are searched before the clock starts, as a long run has them cached after its first epoch.
-Prints per case the compile time (first compiled step), the median ms per step of each over --steps steps, and the largest
-relative difference of the loss (and of the weights after the last step) between the two trajectories. With
+Prints per case the compile time (first compiled step), the median ms per step of each over --steps steps, and the
+largest relative difference of the loss (and of the weights after the last step) between the two trajectories. With
 --deepmd-venv, DeePMD-kit's own ms per step for the same input and threads (benchmarks/deepmd_baseline.py) right
 after the case. ``uptime`` is printed before and after every case.
 
