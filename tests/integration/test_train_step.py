@@ -6,7 +6,9 @@ import logging
 import pytest
 import torch
 
+import deeppot.train.step as step_module
 from deeppot.config import validate_input
+from deeppot.model.pairs import sorted_type_counts
 from deeppot.train.step import AUTO_MIN_STEPS, CompiledEnergyStep, choose_fast_step
 from deeppot.train.trainer import Trainer
 from helpers import small_water_input
@@ -19,10 +21,13 @@ def water_input(fast_step: str, numb_steps: int = 6, save_freq: int = 3) -> dict
     return config
 
 
-def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically(tmp_path):
-    """6 steps eager and compiled (its graph rewritten by StepGraphPass): metrics of every step and the weights
-    equal to 1e-10; a compiled run restarted from its step-3 checkpoint ends with the weights of the uninterrupted
-    compiled run, bit for bit."""
+def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically(tmp_path, monkeypatch):
+    """6 steps eager and compiled (its graph rewritten by StepGraphPass, its fitting nets on type slices): metrics of
+    every step and the weights equal to 1e-10; a compiled run restarted from its step-3 checkpoint ends with the
+    weights of the uninterrupted compiled run, bit for bit."""
+    type_counts = []  # what the compiled step passed to the fitting: the water frames are sorted by type
+    monkeypatch.setattr(step_module, "sorted_type_counts",
+                        lambda atype, ntypes: type_counts.append(sorted_type_counts(atype, ntypes)) or type_counts[-1])
     eager = Trainer(validate_input(water_input("off")), output_dir=tmp_path)
     (tmp_path / "fast").mkdir()
     fast = Trainer(validate_input(water_input("on")), output_dir=tmp_path / "fast")
@@ -35,6 +40,7 @@ def test_compiled_step_follows_the_eager_trajectory_and_restarts_bit_identically
             if step == 2:
                 checkpoint = fast.save(3)
     assert fast.fast_step.attempts[0][0] == "compiled, C++ wrapper"  # it compiled, no fallback was taken
+    assert len(type_counts) >= 6 and all(counts is not None and sum(counts) > 0 for counts in type_counts), type_counts
     replaced = fast.fast_step.graph_pass.replaced  # deeppot.nn.graph_passes rewrote the graph that ran
     assert all(count > 0 for count in replaced.values()), replaced  # each kind of rewrite applied
     for row_expected, row_got in zip(expected, got):
