@@ -56,3 +56,40 @@ def test_unfused_optimizer_runs_its_own_step():
         lean()
     assert lean.lists is None
     assert all(torch.equal(a, b) for a, b in zip(reference_params, lean_params))
+
+
+def test_step_counters_are_views_of_one_buffer_and_checkpoint_round_trips():
+    """The counters count with one add (views of one buffer); a saved and reloaded state continues bit for bit."""
+    import io
+
+    reference_params, lean_params = twin_parameters()
+    reference = torch.optim.Adam(reference_params, lr=1e-3, fused=True)
+    optimizer = torch.optim.Adam(lean_params, lr=1e-3, fused=True)
+    lean = FusedAdamStep(optimizer)
+    generator = torch.Generator().manual_seed(2)
+
+    def step(lean_step):
+        for a, b in zip(reference_params[:-1], lean_params[:-1]):
+            a.grad = torch.randn(a.shape, generator=generator, dtype=torch.float64)
+            b.grad = a.grad.clone()
+        reference.step()
+        lean_step()
+
+    for _ in range(3):
+        step(lean)
+    counters = [optimizer.state[p]["step"] for p in lean_params[:-1]]
+    assert all(c.untyped_storage().data_ptr() == lean.steps.untyped_storage().data_ptr() for c in counters)
+    assert [float(c) for c in counters] == [3.0] * len(SHAPES)
+    saved = io.BytesIO()
+    torch.save(optimizer.state_dict(), saved)
+    saved.seek(0)
+    resumed = torch.optim.Adam(lean_params, lr=1e-3, fused=True)
+    resumed.load_state_dict(torch.load(saved))
+    resumed_lean = FusedAdamStep(resumed)
+    for _ in range(3):
+        step(resumed_lean)
+    assert all(torch.equal(a, b) for a, b in zip(reference_params, lean_params))
+    expected, got = reference.state_dict()["state"], resumed.state_dict()["state"]
+    for index, state in expected.items():
+        assert all(torch.equal(got[index][name], value) for name, value in state.items())
+    assert float(got[0]["step"]) == 6.0

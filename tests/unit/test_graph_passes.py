@@ -46,10 +46,19 @@ def test_pass_rewrites_every_tanh_and_addmm_of_a_compiled_net_and_keeps_its_grad
     def value_and_force(x):
         return net(x), torch.func.grad(net)(x)
 
-    graph_pass = StepGraphPass()
+    exp_readers = []
+
+    class RecordingPass(StepGraphPass):  # the readers of every exp node the pass leaves
+        def __call__(self, graph):
+            super().__call__(graph)
+            exp_readers.extend(len(n.users) for n in graph.nodes if n.target is torch.ops.aten.exp.default)
+
+    graph_pass = RecordingPass()
     compiled = torch.compile(value_and_force, fullgraph=True, options={"post_grad_custom_post_pass": graph_pass})
     with torch._inductor.config.patch(force_disable_caches=True):
         value, force = compiled(x)
+    # each tanh's exp is two nodes read once each (so that Inductor stores the tanh, not the exp)
+    assert exp_readers == [1] * 8, exp_readers
     # two tanh and two addmm in the value, as many in the forward that the gradient traces again; the first layer's
     # product with one input is an outer product
     replaced = graph_pass.replaced

@@ -12,6 +12,13 @@ tanh from one exp: ``tanh(x) = copysign((1 - e) / (1 + e), x)``, ``e = exp(-2|x|
     notices: tanh's output only enters sums with weights, where an absolute 1e-16 is the round-off of the matrix
     product anyway. tanh's derivative is unaffected: autograd's ``tanh_backward`` takes it from the output, 1 - y^2.
     Special values: tanh(+-inf) = +-1, tanh(nan) = nan, tanh(-0.0) = -0.0.
+    The exp is two nodes of the graph, one per reader, not one node read twice. Inductor's CPU code stores a value
+    with several readers if it holds an exp: as one node, the exp itself was stored and every kernel that reads the
+    tanh (the layer's output and the backward passes' ``1 - y^2``) recomputed it from the exp and the pre-activation,
+    two reads of a rows x width tensor and a division per element. With two exp nodes the tanh is stored and read
+    once; within a kernel the two exps are one evaluation. The losses of 200 training steps on 1 thread were bit for
+    bit the same; interleaved A/B on water (blocks of 10 steps, median of the paired block ratios): 0.978 of the
+    time on 1 thread, 0.976 on 2.
 
 addmm as mm + add: ATen's CPU ``addmm(c, a, b)`` first copies c (a bias broadcast over the rows, or a residual)
     into its output and then accumulates a @ b into it: one more pass over an output of up to 13,000 x 100 for the
@@ -40,10 +47,11 @@ aten = torch.ops.aten
 
 def _tanh_from_exp(x: Any, apply: Callable) -> Any:
     """The exp form of tanh (module docstring) of ``x``, each operation made by ``apply(op, *args)`` (aten ops of
-    Inductor's post-grad graphs: nothing is left to decompose)."""
-    e = apply(aten.exp.default, apply(aten.mul.Tensor, apply(aten.abs.default, x), -2.0))
-    numerator = apply(aten.add.Tensor, apply(aten.neg.default, e), 1.0)
-    denominator = apply(aten.add.Tensor, e, 1.0)
+    Inductor's post-grad graphs: nothing is left to decompose). The exp is made twice, once for each reader (see
+    the module docstring); a compiled kernel evaluates it once."""
+    exponent = apply(aten.mul.Tensor, apply(aten.abs.default, x), -2.0)
+    numerator = apply(aten.add.Tensor, apply(aten.neg.default, apply(aten.exp.default, exponent)), 1.0)
+    denominator = apply(aten.add.Tensor, apply(aten.exp.default, exponent), 1.0)
     return apply(aten.copysign.Tensor, apply(aten.div.Tensor, numerator, denominator), x)
 
 

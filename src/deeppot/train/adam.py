@@ -8,6 +8,10 @@ and calls those two kernels with the group's hyper-parameters read each step (th
 step), so the numbers and the optimizer's state (``state_dict`` for checkpoints) are exactly those of
 ``optimizer.step()``; tests/unit/test_fused_adam_step.py checks the weights and moments bit for bit.
 
+The step counters (one 0-d tensor per parameter, all equal) become views into one buffer, so that one ``add_``
+counts the step for all of them: ``_foreach_add_`` on 44 0-d tensors took ~0.2 ms, a twentieth of a compiled CH4
+training step. The state keeps one counter per parameter (views), with the same values.
+
 Where the lists cannot stand for ``optimizer.step()`` (the state is not created yet, the parameters with a
 gradient are not those of the first step, several parameter groups, amsgrad/maximize, tensors of several dtypes
 or devices) it calls ``optimizer.step()`` itself.
@@ -25,6 +29,7 @@ class FusedAdamStep:
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
         self.lists: Optional[List[List[torch.Tensor]]] = None  # params, exp_avgs, exp_avg_sqs, steps (once state exists)
+        self.steps = torch.zeros(0)  # the step counters of lists[3], which are views of it (one per parameter)
         self.with_grad: List[torch.Tensor] = []  # the parameters in the lists, which must have a gradient
         self.without_grad: List[torch.Tensor] = []  # the others, which must have none (else optimizer.step())
 
@@ -50,7 +55,7 @@ class FusedAdamStep:
         beta1, beta2 = group["betas"]
         kernel = torch._fused_adamw_ if isinstance(self.optimizer, torch.optim.AdamW) else torch._fused_adam_
         with torch.no_grad():
-            torch._foreach_add_(steps, 1)
+            self.steps.add_(1)  # every counter of ``steps`` (its views)
             kernel(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
                    beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
@@ -63,6 +68,10 @@ class FusedAdamStep:
         self.with_grad = [p for p in params if p.grad is not None]
         self.without_grad = [p for p in params if p.grad is None]
         states = [self.optimizer.state.get(p, {}) for p in self.with_grad]
-        if self.with_grad and all("exp_avg" in s for s in states):
+        if self.with_grad and all("exp_avg" in s for s in states) and all(s["step"].dim() == 0 for s in states) \
+                and len({s["step"].dtype for s in states}) == 1:
+            self.steps = torch.stack([s["step"] for s in states])
+            for index, state in enumerate(states):
+                state["step"] = self.steps[index]
             self.lists = [[p.detach() for p in self.with_grad], [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states], [s["step"] for s in states]]

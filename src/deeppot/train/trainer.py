@@ -296,10 +296,10 @@ class Trainer:
             loss, metrics = self.loss(pred, batch, batch["natoms"], lr)
         if not math.isfinite(float(loss.detach())):
             raise self._diverged(step_id + 1, float(loss.detach()), metrics, lr)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.fast_step is not None:
+        if self.fast_step is not None:  # sets the gradient of every trained parameter (no zero_grad needed)
             self.fast_step.store_gradients(grads)
         else:  # gradients of the parameters only (not of the pair vectors the forces were taken from)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward(inputs=[p for p in self.model.parameters() if p.requires_grad])
         self.world.average_gradients(self.model.parameters())
         if self.config.training.gradient_max_norm:
