@@ -70,13 +70,16 @@ def compiled_variant(fast_step, reference: str) -> None:
 
     import torch
 
+    from deeppot.train.step import batch_guards_only
+
     label, options = REFERENCE_VARIANTS[reference]
     function = type(fast_step)._loss_and_grads
     name = "_loss_and_grads_" + reference.replace("-", "_")
     copy = types.FunctionType(function.__code__.replace(co_name=name), function.__globals__, name,
                               function.__defaults__, function.__closure__)
     fast_step.attempts = [(label, torch.compile(types.MethodType(copy, fast_step), fullgraph=True, dynamic=None,
-                                                options=options(fast_step.graph_pass)))]
+                                                options={**options(fast_step.graph_pass),
+                                                         "guard_filter_fn": batch_guards_only}))]
 
 
 def fill_neighbor_cache(trainer) -> None:

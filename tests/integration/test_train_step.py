@@ -3,14 +3,15 @@ bit-identical restart, and the choice of step (training/fast_step)."""
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
 import deeppot.train.step as step_module
 from deeppot.config import validate_input
 from deeppot.model.pairs import sorted_type_counts
-from deeppot.train.step import AUTO_MIN_STEPS, CompiledEnergyStep, choose_fast_step
-from deeppot.train.trainer import Trainer
+from deeppot.train.step import AUTO_MIN_STEPS, CompiledEnergyStep, batch_guards_only, choose_fast_step
+from deeppot.train.trainer import Trainer, batch_to_torch
 from helpers import small_water_input
 
 
@@ -103,3 +104,47 @@ def test_step_that_fails_to_compile_runs_uncompiled_with_the_eager_numbers(tmp_p
     assert "(compiled, C++ wrapper) failed to compile (RuntimeError: InvalidCxxCompiler" in caplog.text
     assert "continues with it compiled, Python wrapper" in caplog.text
     assert "continues with it uncompiled" in caplog.text
+
+
+def test_batches_of_other_shapes_and_orders_get_their_own_graph(tmp_path):
+    """The step compiles with the guards on the model, loss and parameters dropped (batch_guards_only): a batch of
+    two frames after one of one frame, and a frame with its atoms out of type order (no type slices), still each
+    run a graph of their own and give the uncompiled function's loss and gradients."""
+    fast = Trainer(validate_input(water_input("on")), output_dir=tmp_path)
+    step = fast.fast_step
+    sampler = fast.train_data.sampler
+    first = sampler.next_batch()
+    second = sampler.next_batch()
+    while second["system_index"] != first["system_index"] or second["frame_index"][0] == first["frame_index"][0]:
+        second = sampler.next_batch()
+    two_frames = {name: np.concatenate([value, second[name]]) if isinstance(value, np.ndarray) else value
+                  for name, value in first.items()}
+    order = np.random.default_rng(0).permutation(first["natoms"])  # the atoms out of type order
+    shuffled = {name: value[:, order] if name in ("coord", "atype", "force") else value for name, value in first.items()}
+    assert sorted_type_counts(torch.from_numpy(shuffled["atype"]), 2) is None
+    uncompiled = step.attempts[-1][1]
+    for numpy_batch in (first, two_frames, shuffled):
+        batch = batch_to_torch(numpy_batch)
+        slots = fast.train_neighbors.slots(batch)
+        loss, _, grads = step(batch, 1e-3, slots)
+        compiled_call = step.attempts[0][1]
+        step.attempts[0] = (step.attempts[0][0], uncompiled)  # the same inputs, uncompiled
+        expected_loss, _, expected_grads = step(batch, 1e-3, slots)
+        step.attempts[0] = (step.attempts[0][0], compiled_call)
+        assert float(loss) == pytest.approx(float(expected_loss), rel=1e-12, abs=0)
+        for name, value in expected_grads.items():
+            torch.testing.assert_close(grads[name], value, rtol=1e-10, atol=1e-14, msg=name)
+    assert step.attempts[0][0] == "compiled, C++ wrapper"  # no fallback was taken
+
+
+def test_guard_filter_keeps_the_batch_guards_only():
+    class Entry:
+        def __init__(self, name, is_global=False):
+            self.name, self.is_global = name, is_global
+
+    dropped = [Entry("self"), Entry("self.wrapper._modules['model']._modules['fitting']"), Entry("type(self).x"),
+               Entry("dict(type(self.wrapper).__mro__[1].__dict__)['f']"), Entry("params['model.w']"),
+               Entry("others['model.davg']"), Entry("G['torch'].zeros", is_global=True)]
+    kept = [Entry("rij"), Entry("nlist"), Entry("labels['energy']"), Entry("type_counts[0]"), Entry("natoms"),
+            Entry("prefactors[1]"), Entry("fparam"), Entry("selfish"), Entry("")]
+    assert batch_guards_only(dropped + kept) == [False] * len(dropped) + [True] * len(kept)

@@ -24,6 +24,7 @@ says why.
 """
 
 import logging
+import re
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -42,6 +43,22 @@ thread) the compile costs 35-50 s with Inductor's on-disk cache warm and 90-150 
 venv); it saves 45-70 ms a step on water (192 atoms) and 8-14 ms on CH4 (5 atoms: 13-20 eager against 5-6.5 ms). It
 pays back after 1,000-4,000 water steps and 3,000-19,000 CH4 steps (the upper end: an empty cache on a slow
 machine); 10,000 covers the usual cases, and any later run of the same input compiles from the warm cache."""
+
+
+STATIC_GUARD_SOURCE = re.compile(r"^(?:[A-Za-z_.]+\()*(?:self|params|others)\b")
+"""The guards that :func:`batch_guards_only` drops by name: expressions rooted in the step object (``self``: its
+model and loss, as ``self.wrapper...`` or ``type(self)...``) or in the parameter and buffer aliases it holds."""
+
+
+def batch_guards_only(entries) -> List[bool]:
+    """Dynamo's ``guard_filter_fn`` for the step: keep the guards on the batch (the tensors' shapes and dtypes, the
+    type counts, natoms, the label keys) and on global state (grad mode, ...); drop those rooted in the step object
+    (``self``: the model's module tree, the loss settings), in its parameter and buffer aliases (``params``,
+    ``others``) and in module globals. Those are fixed for a training run: the model and loss are built before the
+    first step, the optimizer and restarts change parameter values in place, never their shapes, dtypes or
+    devices. Evaluating the ~2,000 guards of the full set took ~0.3 ms a step, a tenth of a CH4 step; a batch of
+    another shape or composition still compiles its own graph (tests/integration/test_train_step.py)."""
+    return [not (entry.is_global or STATIC_GUARD_SOURCE.match(entry.name)) for entry in entries]
 
 
 def fast_step_refusal(model, loss, mixed_precision) -> Optional[str]:
@@ -95,14 +112,16 @@ class CompiledEnergyStep:
         self.graph_pass = StepGraphPass()
         # tried in order until one runs: the graph with Inductor's C++ wrapper (it launches the kernels from C++, not
         # Python: about 1 ms a step less on CH4, same kernels and numbers), with the Python wrapper, uncompiled
+        options = {"post_grad_custom_post_pass": self.graph_pass, "guard_filter_fn": batch_guards_only}
         self.attempts: List[Tuple[str, Callable]] = [
             ("compiled, C++ wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
-                                                    options={"cpp_wrapper": True,
-                                                             "post_grad_custom_post_pass": self.graph_pass})),
+                                                    options={**options, "cpp_wrapper": True})),
             ("compiled, Python wrapper", torch.compile(self._loss_and_grads, fullgraph=True, dynamic=None,
-                                                       options={"post_grad_custom_post_pass": self.graph_pass})),
+                                                       options=options)),
             ("uncompiled", self._loss_and_grads),
         ]
+        # the descriptor's block widths are traced as scalars (.tolist()); one patch object, entered every step
+        self.scalar_outputs = torch._dynamo.config.patch(capture_scalar_outputs=True)
 
     def _loss_and_grads(self, params: Dict, others: Dict, rij, nlist, atype, nei_type, fparam, aparam,
                         type_counts: Optional[List[int]], labels: Dict, prefactors: Tuple, natoms: int):
@@ -145,7 +164,7 @@ class CompiledEnergyStep:
         while True:
             label, step = self.attempts[0]
             try:
-                with torch._dynamo.config.patch(capture_scalar_outputs=True):  # the descriptor's block widths
+                with self.scalar_outputs:
                     grads, (loss, mses) = step(*inputs)
                 break
             except Exception as error:  # no C++ compiler, or a model torch.compile cannot trace: the next attempt
